@@ -1,0 +1,55 @@
+# The README's two commands: `make run` (the local four-city cluster) and `make test`.
+# Everything else here is a building block of those two.
+
+PYTHON ?= python3
+VENV ?= .venv
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+
+BIN := $(VENV)/bin
+# Re-install the Python packages only when the package metadata changes.
+STAMP := $(VENV)/.installed
+
+.PHONY: help run test bench lint system-deps system-deps-test venv clean
+
+help:
+	@echo "make run    start nginx, four web nodes, worker, gateway, scheduler, Redis (PORT=8000)"
+	@echo "make test   install what the tests need and run them (PYTEST_ARGS='-k ...')"
+	@echo "make bench  load test against a local cluster"
+	@echo "make lint   flake8"
+	@echo "make clean  remove the venv and runtime files under var/"
+
+run: system-deps venv
+	$(BIN)/python -m cluster.run
+
+test: system-deps-test venv
+	@# pytest exits 5 when nothing was collected (e.g. a -k that matches nothing):
+	@# say so loudly instead of failing the build on it.
+	$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "make test: pytest collected no tests"; exit 0; fi; \
+	exit $$status
+
+bench: system-deps-test venv
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+lint: venv
+	@$(BIN)/python -m flake8 --version >/dev/null 2>&1 || $(BIN)/pip install -q flake8
+	$(BIN)/python -m flake8 webapp wsgate tasks cluster tests bench
+
+# `make run` needs nginx and Redis; the tests also start MariaDB and drive Chromium.
+system-deps:
+	bash scripts/system-deps.sh --no-mariadb
+
+system-deps-test:
+	bash scripts/system-deps.sh --browser
+
+venv: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
+	@touch $@
+
+clean:
+	rm -rf $(VENV) var build dist *.egg-info .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,203 @@
+"""Start real Redis and MariaDB servers on free loopback ports in private data dirs.
+
+Used by the test session and by ``make run``. Each server is a context manager that
+waits (bounded) until the server answers and stops it (and only it) on exit.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+class ServerError(RuntimeError):
+    pass
+
+
+def free_port(host="127.0.0.1"):
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, *, timeout, interval=0.05, what="server"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise ServerError(f"{what} not ready after {timeout} s")
+
+
+def port_open(port, host="127.0.0.1"):
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def require(binary):
+    path = shutil.which(binary) or next(
+        (p for p in (f"/usr/sbin/{binary}", f"/usr/bin/{binary}") if os.path.exists(p)), None
+    )
+    if not path:
+        raise ServerError(f"{binary} not found: run `make system-deps` (apt-get install)")
+    return path
+
+
+class _Process:
+    """A child server process in its own process group, stopped on exit."""
+
+    name = "server"
+    process = None
+
+    def __init__(self, data_dir=None, port=None):
+        self._own_dir = data_dir is None
+        self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix=f"absensi-{self.name}-"))
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def _spawn(self, argv):
+        self.log_path = self.data_dir / f"{self.name}.out"
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+
+    def alive(self):
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self, sig=signal.SIGKILL):
+        """Hard stop (for fault tests); :meth:`start` brings it back on the same port."""
+        if self.alive():
+            self.process.send_signal(sig)
+            self.process.wait(timeout=30)
+
+    def stop(self, timeout=20):
+        if self.alive():
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        if self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def log_tail(self, lines=40):
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+class RedisServer(_Process):
+    name = "redis"
+
+    def __init__(self, data_dir=None, port=None, appendonly=False):
+        super().__init__(data_dir, port)
+        self.appendonly = appendonly
+
+    @property
+    def url(self):
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout=15):
+        self._spawn([
+            require("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1",
+            "--dir", str(self.data_dir), "--save", "",
+            "--appendonly", "yes" if self.appendonly else "no",
+            "--daemonize", "no", "--protected-mode", "yes", "--maxclients", "20000",
+        ])
+        wait_until(lambda: port_open(self.port) or not self.alive(), timeout=timeout, what="redis")
+        if not self.alive():
+            raise ServerError(f"redis exited:\n{self.log_tail()}")
+
+
+class MariaDBServer(_Process):
+    """A private MariaDB with a database and a password-protected application user."""
+
+    name = "mariadb"
+    database = "absensi"
+    user = "absensi"
+
+    def __init__(self, data_dir=None, port=None, password="absensi-test-pw"):
+        super().__init__(data_dir, port)
+        self.password = password
+        self.socket = self.data_dir / "mysqld.sock"
+
+    @property
+    def url(self):
+        return self.url_for(self.database)
+
+    def url_for(self, database):
+        return (f"mysql+pymysql://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}")
+
+    def _initialise(self):
+        datadir = self.data_dir / "data"
+        if datadir.exists():
+            return False
+        subprocess.run(["chown", "-R", "mysql:", str(self.data_dir)], check=False)
+        subprocess.run(
+            [require("mariadb-install-db"), "--user=mysql", f"--datadir={datadir}",
+             "--auth-root-authentication-method=normal", "--skip-test-db"],
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120,
+        )
+        return True
+
+    def start(self, timeout=60):
+        fresh = self._initialise()
+        self._spawn([
+            require("mariadbd"), "--no-defaults", "--user=mysql",
+            f"--datadir={self.data_dir / 'data'}", f"--socket={self.socket}",
+            f"--pid-file={self.data_dir / 'mysqld.pid'}", f"--port={self.port}",
+            "--bind-address=127.0.0.1", f"--log-error={self.data_dir / 'error.log'}",
+            "--skip-name-resolve", "--innodb-buffer-pool-size=128M",
+            "--innodb-flush-log-at-trx-commit=2", "--max-connections=1000",
+            "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci",
+        ])
+        wait_until(self._pings, timeout=timeout, interval=0.1, what="mariadb")
+        if fresh:
+            self.sql(
+                f"CREATE DATABASE IF NOT EXISTS {self.database};"
+                f"CREATE USER IF NOT EXISTS '{self.user}'@'127.0.0.1' "
+                f"IDENTIFIED BY '{self.password}';"
+                f"GRANT ALL ON *.* TO '{self.user}'@'127.0.0.1';"
+            )
+
+    def _pings(self):
+        if not self.alive():
+            raise ServerError(f"mariadb exited:\n{self._error_log()}")
+        return subprocess.run(
+            [require("mariadb-admin"), "--no-defaults", f"--socket={self.socket}", "-uroot",
+             "ping"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10,
+        ).returncode == 0
+
+    def _error_log(self):
+        try:
+            return (self.data_dir / "error.log").read_text(errors="replace")[-3000:]
+        except OSError:
+            return ""
+
+    def sql(self, statements):
+        subprocess.run(
+            [require("mariadb"), "--no-defaults", f"--socket={self.socket}", "-uroot",
+             "-e", statements],
+            check=True, timeout=60, capture_output=True,
+        )
+
+    def stop(self, timeout=30):
+        super().stop(timeout)

@@ -1,0 +1,124 @@
+"""Users: creation, lookup, updates. Called by views, the CLI and the demo seeder."""
+import datetime as dt
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from webapp.accounts.models import ROLES, User
+from webapp.accounts.passwords import hash_password, verify_password
+from webapp.branches.services import branch_by_code, branch_json
+from webapp.errors import ApiError, invalid
+from webapp import validation as v
+
+
+def user_json(user):
+    return {
+        "id": user.id,
+        "name": user.name,
+        "email": user.email,
+        "role": user.role,
+        "active": user.active,
+        "branch": branch_json(user.branch),
+    }
+
+
+def authenticate(dbsession, email, password):
+    """The active user with these credentials, or None (constant-ish time either way)."""
+    user = dbsession.scalar(select(User).where(User.email == email)) if email else None
+    ok = verify_password(user.password_hash if user else None, password)
+    return user if ok and user.active else None
+
+
+def _email_taken():
+    return ApiError(409, "email_taken", "Email sudah terdaftar.", fields={"email": "Sudah dipakai."})
+
+
+def create_user(dbsession, *, name, email, password, role, branch):
+    """Validate and insert a user; raises ApiError 422/409."""
+    errors = {}
+    clean_name = v.check_name(name, errors)
+    clean_email = v.normalise_email(email)
+    if clean_email is None:
+        errors["email"] = "Email tidak valid."
+    v.check_password(password, errors)
+    if role not in ROLES:
+        errors["role"] = "Harus 'employee' atau 'admin'."
+    branch_row = branch_by_code(dbsession, branch)
+    if branch_row is None:
+        errors["branch"] = "Kode cabang tidak dikenal."
+    v.raise_if(errors)
+    if dbsession.scalar(select(User.id).where(User.email == clean_email)) is not None:
+        raise _email_taken()
+    user = User(
+        name=clean_name,
+        email=clean_email,
+        password_hash=hash_password(password),
+        role=role,
+        active=True,
+        branch=branch_row,
+        auth_version=1,
+        created_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+    )
+    try:
+        with dbsession.begin_nested():
+            dbsession.add(user)
+            dbsession.flush()
+    except IntegrityError:
+        # Two admins adding the same email at once: the unique index decides.
+        raise _email_taken() from None
+    return user
+
+
+UPDATABLE = ("name", "role", "branch", "active", "password")
+
+
+def update_user(dbsession, user, changes, *, acting_user):
+    errors = {}
+    v.reject_unknown(changes, UPDATABLE)
+    if not changes:
+        raise invalid({"_body": "Tidak ada yang diubah."})
+    if "name" in changes:
+        name = v.check_name(changes["name"], errors)
+    if "role" in changes and changes["role"] not in ROLES:
+        errors["role"] = "Harus 'employee' atau 'admin'."
+    if "branch" in changes:
+        branch_row = branch_by_code(dbsession, changes["branch"])
+        if branch_row is None:
+            errors["branch"] = "Kode cabang tidak dikenal."
+    if "active" in changes and not isinstance(changes["active"], bool):
+        errors["active"] = "Harus true atau false."
+    if "password" in changes:
+        v.check_password(changes["password"], errors)
+    if user.id == acting_user.id:
+        # An admin locking themselves out leaves nobody to undo it.
+        if changes.get("active") is False:
+            errors["active"] = "Tidak dapat menonaktifkan akun sendiri."
+        if changes.get("role") == "employee":
+            errors["role"] = "Tidak dapat mencabut hak admin sendiri."
+    v.raise_if(errors)
+
+    if "name" in changes:
+        user.name = name
+    if "role" in changes:
+        user.role = changes["role"]
+    if "branch" in changes:
+        user.branch = branch_row
+    if "active" in changes and changes["active"] != user.active:
+        user.active = changes["active"]
+        user.auth_version += 1  # deactivation ends the user's sessions
+    if "password" in changes:
+        user.password_hash = hash_password(changes["password"])
+        user.auth_version += 1  # so do password resets
+    dbsession.flush()
+    return user
+
+
+def list_users(dbsession, *, branch=None, page=1, per_page=20):
+    query = select(User)
+    if branch is not None:
+        query = query.where(User.branch_id == branch.id)
+    total = dbsession.scalar(select(func.count()).select_from(query.subquery()))
+    rows = dbsession.scalars(
+        query.order_by(User.name, User.id).offset((page - 1) * per_page).limit(per_page)
+    )
+    return list(rows), total

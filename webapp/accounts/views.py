@@ -1,0 +1,111 @@
+from pyramid.csrf import get_csrf_token
+from pyramid.httpexceptions import HTTPNoContent
+from pyramid.security import forget, remember
+from pyramid.view import view_config
+
+from webapp import validation as v
+from webapp.accounts import services
+from webapp.accounts.models import User
+from webapp.accounts.throttle import login_throttle
+from webapp.branches.services import branch_by_code
+from webapp.errors import ApiError, invalid, json_response
+from webapp.security import client_address
+
+
+@view_config(route_name="api.login", request_method="POST", renderer="json")
+def login(request):
+    body = v.json_object(request)
+    email = v.normalise_email(body.get("email")) or ""
+    password = body.get("password")
+    address = client_address(request)
+    throttle = login_throttle(request)
+    wait = throttle.retry_after(email, address)
+    if wait:
+        raise ApiError(
+            429, "too_many_attempts",
+            f"Terlalu banyak percobaan masuk. Coba lagi dalam {wait} detik.",
+            headers={"Retry-After": wait},
+        )
+    user = None
+    if isinstance(password, str) and password:
+        user = services.authenticate(request.dbsession, email, password)
+    if user is None:
+        throttle.failed(email, address)
+        raise ApiError(401, "invalid_credentials", "Email atau kata sandi salah.")
+    throttle.succeeded(email, address)
+    remember(request, user.id, user=user)
+    return {"user": services.user_json(user), "csrf_token": get_csrf_token(request)}
+
+
+@view_config(route_name="api.logout", request_method="POST", permission="user")
+def logout(request):
+    forget(request)
+    return HTTPNoContent()
+
+
+@view_config(route_name="api.me", request_method="GET", renderer="json", permission="user")
+def me(request):
+    return services.user_json(request.user)
+
+
+@view_config(route_name="api.users", request_method="POST", permission="admin")
+def create_user(request):
+    body = v.json_object(request)
+    v.reject_unknown(body, ("name", "email", "password", "role", "branch"))
+    user = services.create_user(
+        request.dbsession,
+        name=body.get("name"),
+        email=body.get("email"),
+        password=body.get("password"),
+        role=body.get("role", "employee"),
+        branch=body.get("branch"),
+    )
+    return json_response(201, services.user_json(user))
+
+
+@view_config(route_name="api.users", request_method="GET", renderer="json", permission="admin")
+def list_users(request):
+    errors = {}
+    page, per_page = v.pagination(request.GET, errors)
+    branch = None
+    if request.GET.get("branch"):
+        branch = branch_by_code(request.dbsession, request.GET["branch"])
+        if branch is None:
+            errors["branch"] = "Kode cabang tidak dikenal."
+    v.raise_if(errors)
+    users, total = services.list_users(
+        request.dbsession, branch=branch, page=page, per_page=per_page
+    )
+    return {
+        "data": [services.user_json(u) for u in users],
+        "page": page,
+        "per_page": per_page,
+        "total": total,
+    }
+
+
+def _user_or_404(request):
+    try:
+        user_id = int(request.matchdict["id"])
+    except ValueError:
+        user_id = None
+    user = request.dbsession.get(User, user_id) if user_id else None
+    if user is None:
+        raise ApiError(404, "not_found", "Pengguna tidak ditemukan.")
+    return user
+
+
+@view_config(route_name="api.user", request_method="GET", renderer="json", permission="admin")
+def show_user(request):
+    return services.user_json(_user_or_404(request))
+
+
+@view_config(route_name="api.user", request_method="PATCH", renderer="json", permission="admin")
+def update_user(request):
+    user = _user_or_404(request)
+    body = v.json_object(request)
+    if "email" in body:
+        raise invalid({"email": "Email tidak dapat diubah."})
+    services.update_user(request.dbsession, user, body, acting_user=request.user)
+    return services.user_json(user)
+

@@ -1,0 +1,69 @@
+"""Streamed CSV export of the attendance history.
+
+The response body is produced after the request transaction has ended, so the
+generator opens its own short read-only sessions and walks the rows in keyset order
+(``id``) a chunk at a time: memory stays flat however many rows match.
+"""
+import csv
+import datetime as dt
+import io
+
+from pyramid.response import Response
+
+from webapp.attendance.models import Attendance
+from webapp.attendance.serializers import attendance_json
+
+CHUNK = 500
+COLUMNS = [
+    ("id", "id"), ("work_date", "tanggal"), ("branch", "cabang"), ("user_id", "id_karyawan"),
+    ("user_name", "nama"), ("check_in_at", "jam_masuk"), ("check_out_at", "jam_pulang"),
+    ("status", "status"), ("duration_minutes", "durasi_menit"), ("check_in_node", "node_masuk"),
+    ("check_out_node", "node_pulang"), ("note", "catatan"), ("auto_closed", "ditutup_otomatis"),
+]
+
+
+def _safe(value):
+    # Spreadsheet formula injection: a cell starting with = + - @ is shown, not evaluated.
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _row(attendance):
+    data = attendance_json(attendance)
+    data["user_id"] = data["user"]["id"]
+    data["user_name"] = data["user"]["name"]
+    return [_safe(data[key]) for key, _ in COLUMNS]
+
+
+def _lines(session_factory, query):
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def flush():
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text.encode("utf-8")
+
+    writer.writerow([header for _, header in COLUMNS])
+    yield flush()
+    last_id = 0
+    while True:
+        with session_factory() as dbsession:
+            chunk = dbsession.scalars(
+                query.where(Attendance.id > last_id).order_by(Attendance.id).limit(CHUNK)
+            ).all()
+            for attendance in chunk:
+                writer.writerow(_row(attendance))
+        if not chunk:
+            return
+        last_id = chunk[-1].id
+        yield flush()
+
+
+def csv_response(request, query):
+    stamp = dt.date.today().isoformat()
+    response = Response(content_type="text/csv", charset="utf-8")
+    response.content_disposition = f'attachment; filename="absensi-{stamp}.csv"'
+    response.app_iter = _lines(request.registry["dbsession_factory"], query)
+    return response

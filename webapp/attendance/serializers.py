@@ -1,0 +1,37 @@
+import datetime as dt
+
+
+def as_utc(naive):
+    return naive.replace(tzinfo=dt.timezone.utc) if naive is not None else None
+
+
+def local_iso(naive_utc, zone):
+    """Naive-UTC DB instant → ISO 8601 with the branch's offset, to the second."""
+    if naive_utc is None:
+        return None
+    return as_utc(naive_utc).astimezone(zone).isoformat(timespec="seconds")
+
+
+def duration_minutes(attendance):
+    if attendance.check_out_at is None:
+        return None
+    return int((attendance.check_out_at - attendance.check_in_at).total_seconds() // 60)
+
+
+def attendance_json(attendance):
+    """The contract's ``Attendance`` (plus ``auto_closed``, see README)."""
+    zone = attendance.branch.zone
+    return {
+        "id": attendance.id,
+        "user": {"id": attendance.user.id, "name": attendance.user.name},
+        "branch": attendance.branch.code,
+        "work_date": attendance.work_date.isoformat(),
+        "check_in_at": local_iso(attendance.check_in_at, zone),
+        "check_out_at": local_iso(attendance.check_out_at, zone),
+        "status": attendance.status,
+        "check_in_node": attendance.check_in_node,
+        "check_out_node": attendance.check_out_node,
+        "duration_minutes": duration_minutes(attendance),
+        "note": attendance.note,
+        "auto_closed": attendance.auto_closed,
+    }

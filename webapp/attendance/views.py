@@ -1,0 +1,116 @@
+from pyramid.view import view_config
+
+from webapp import validation as v
+from webapp.attendance import services
+from webapp.attendance.export import csv_response
+from webapp.attendance.models import STATUSES
+from webapp.attendance.serializers import attendance_json
+from webapp.branches.services import all_branches, branch_by_code
+from webapp.errors import json_response
+from webapp.idempotency.services import run_once
+
+
+def _idempotent(request, action):
+    status, body, replayed = run_once(
+        request.dbsession,
+        user_id=request.user.id,
+        key=request.headers.get("Idempotency-Key"),
+        fingerprint=f"{request.method} {request.path}",
+        action=action,
+    )
+    return json_response(status, body, {"Idempotent-Replayed": "true"} if replayed else None)
+
+
+def _attendance_change(request, change, success_status):
+    body = v.json_object(request, optional=True)
+    v.reject_unknown(body, ("note",))
+    note = v.check_note(body.get("note"))
+    node_id = request.registry.settings["app.node_id"]
+
+    def action():
+        attendance = change(request.dbsession, user=request.user, node_id=node_id, note=note)
+        return success_status, {"attendance": attendance_json(attendance)}
+
+    return _idempotent(request, action)
+
+
+@view_config(route_name="api.check_in", request_method="POST", permission="user")
+def check_in(request):
+    return _attendance_change(request, services.check_in, 201)
+
+
+@view_config(route_name="api.check_out", request_method="POST", permission="user")
+def check_out(request):
+    return _attendance_change(request, services.check_out, 200)
+
+
+def _page(request, query, errors, page, per_page):
+    v.raise_if(errors)
+    rows, total = services.paginate(
+        request.dbsession, query, page=page, per_page=per_page, order_by=services.NEWEST_FIRST
+    )
+    return {"data": [attendance_json(a) for a in rows], "page": page, "per_page": per_page,
+            "total": total}
+
+
+@view_config(route_name="api.my_attendances", request_method="GET", renderer="json",
+             permission="user")
+def my_attendances(request):
+    errors = {}
+    page, per_page = v.pagination(request.GET, errors)
+    query = services.history_query(user_id=request.user.id)
+    return _page(request, query, errors, page, per_page)
+
+
+def _branch_filter(request, errors):
+    code = request.GET.get("branch")
+    if not code:
+        return None
+    branch = branch_by_code(request.dbsession, code)
+    if branch is None:
+        errors["branch"] = "Kode cabang tidak dikenal."
+    return branch
+
+
+@view_config(route_name="api.today", request_method="GET", renderer="json", permission="admin")
+def today(request):
+    errors = {}
+    branch = _branch_filter(request, errors)
+    v.raise_if(errors)
+    branches = [branch] if branch else all_branches(request.dbsession)
+    rows, summary = services.today(request.dbsession, branches)
+    return {"data": [attendance_json(a) for a in rows], "summary": summary}
+
+
+def history_filters(request):
+    """Parse the history/export filters; 422 with every bad field at once."""
+    errors = {}
+    params = request.GET
+    filters = {
+        "date_from": v.iso_date(params.get("from"), "from", errors),
+        "date_to": v.iso_date(params.get("to"), "to", errors),
+        "branch": _branch_filter(request, errors),
+        "user_id": (v.positive_int(params["user_id"], "user_id", errors)
+                    if params.get("user_id") else None),
+        "status": params.get("status") or None,
+    }
+    if filters["status"] and filters["status"] not in STATUSES:
+        errors["status"] = "Harus 'present' atau 'late'."
+    if filters["date_from"] and filters["date_to"] and filters["date_from"] > filters["date_to"]:
+        errors["to"] = "Tanggal akhir sebelum tanggal awal."
+    return filters, errors
+
+
+@view_config(route_name="api.attendances", request_method="GET", renderer="json",
+             permission="admin")
+def history(request):
+    filters, errors = history_filters(request)
+    page, per_page = v.pagination(request.GET, errors)
+    return _page(request, services.history_query(**filters), errors, page, per_page)
+
+
+@view_config(route_name="api.export", request_method="GET", permission="admin")
+def export(request):
+    filters, errors = history_filters(request)
+    v.raise_if(errors)
+    return csv_response(request, services.history_query(**filters))

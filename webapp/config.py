@@ -1,0 +1,23 @@
+"""The composition root: each subsystem is an ``includeme``; this module only composes."""
+from pyramid.config import Configurator
+from pyramid.events import NewRequest
+
+from webapp.settings import apply_environment
+
+
+def configure(settings=None):
+    settings = apply_environment(settings or {})
+    config = Configurator(settings=settings)
+    config.include("pyramid_jinja2")  # HTML pages (Bahasa Indonesia)
+    config.include("webapp.db")  # engine, request.dbsession, one transaction per request
+    config.include("webapp.redis")  # shared pool: sessions, throttling, heartbeats
+    config.include("webapp.sessions")  # Redis-backed sessions valid on every node
+    config.include("webapp.security")  # identity, roles, CSRF rule
+    config.include("webapp.errors")  # JSON errors and the X-Node-Id header
+    config.include("tasks")  # Dramatiq broker + the outbox publisher queue
+    config.include("webapp.events")  # enqueue committed outbox events
+    config.include("webapp.servers")  # this node's heartbeat
+    config.include("webapp.routes")  # every URL
+    config.add_subscriber("webapp.servers.ensure_heartbeat", NewRequest)
+    config.scan("webapp", ignore=["webapp.cli", "webapp.wsgi"])
+    return config

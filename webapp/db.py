@@ -1,0 +1,69 @@
+"""Engine and sessions: one engine per process, one session (and transaction) per request."""
+import zope.sqlalchemy
+from sqlalchemy import create_engine, event
+from sqlalchemy.orm import sessionmaker
+
+from webapp import models  # noqa: F401  (configure every mapper before first use)
+
+
+def make_engine(settings):
+    url = settings["database.url"]
+    options = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        options["connect_args"] = {"timeout": 30, "check_same_thread": False}
+    else:
+        options["pool_size"] = int(settings.get("database.pool_size", 10))
+        options["max_overflow"] = 20
+        options["pool_recycle"] = 1800
+        # READ COMMITTED: after a unique-key collision the losing transaction must be able
+        # to read the winner's freshly committed row (REPEATABLE READ would hide it).
+        options["isolation_level"] = "READ COMMITTED"
+        connect_args = {"charset": "utf8mb4"}
+        if settings.get("database.ssl_ca"):
+            connect_args["ssl_ca"] = settings["database.ssl_ca"]
+        options["connect_args"] = connect_args
+    engine = create_engine(url, **options)
+    if url.startswith("sqlite"):
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record):
+    # Four web nodes share one SQLite file in `make run`: WAL lets readers and one
+    # writer work at once, busy_timeout makes writers queue instead of failing.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_session_factory(engine):
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def get_tm_session(session_factory, transaction_manager, request=None):
+    """A session joined to the request's transaction (committed or aborted by pyramid_tm)."""
+    dbsession = session_factory(info={"request": request})
+    zope.sqlalchemy.register(dbsession, transaction_manager=transaction_manager)
+    return dbsession
+
+
+def includeme(config):
+    settings = config.get_settings()
+    settings["tm.manager_hook"] = "pyramid_tm.explicit_manager"
+    config.include("pyramid_tm")
+
+    engine = make_engine(settings)
+    session_factory = make_session_factory(engine)
+    config.registry["dbsession_factory"] = session_factory
+    config.registry["db_engine"] = engine
+
+    def dbsession(request):
+        # Tests may hand in their own session through the environ.
+        existing = request.environ.get("app.dbsession")
+        if existing is not None:
+            return existing
+        return get_tm_session(session_factory, request.tm, request=request)
+
+    config.add_request_method(dbsession, reify=True)

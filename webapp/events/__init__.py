@@ -1,0 +1,4 @@
+def includeme(config):
+    from webapp.events.services import includeme as install_publisher
+
+    install_publisher(config)

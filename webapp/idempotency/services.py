@@ -1,0 +1,76 @@
+"""``Idempotency-Key`` replay for unsafe requests (contract §3).
+
+The key row is inserted *before* the action, inside the same transaction: a concurrent
+request with the same key blocks on the unique index until the first commits, then
+reads and replays the stored response instead of acting twice.
+"""
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from webapp.errors import ApiError, invalid
+from webapp.idempotency.models import IdempotencyKey
+
+MAX_KEY_LENGTH = 128
+
+
+def _stored(dbsession, user_id, key):
+    return dbsession.scalar(
+        select(IdempotencyKey).where(IdempotencyKey.user_id == user_id, IdempotencyKey.key == key)
+    )
+
+
+def _replay(record, fingerprint):
+    if record.fingerprint != fingerprint:
+        raise ApiError(
+            422, "idempotency_key_reused",
+            "Idempotency-Key ini sudah dipakai untuk permintaan lain.",
+        )
+    return record.status_code, record.response_body, True
+
+
+def run_once(dbsession, *, user_id, key, fingerprint, action):
+    """Return ``(status, body, replayed)``: the stored response, or run ``action()``.
+
+    ``action`` returns ``(status, body)`` or raises :class:`ApiError`; a raised 409
+    (a domain conflict) is a response like any other and is stored for replay too.
+    """
+    if key is None:
+        return _run(action) + (False,)
+    key = key.strip()
+    if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise invalid({"Idempotency-Key": f"1–{MAX_KEY_LENGTH} karakter yang dapat dicetak."})
+    record = _stored(dbsession, user_id, key)
+    if record is not None:
+        return _replay(record, fingerprint)
+    record = IdempotencyKey(
+        user_id=user_id, key=key, fingerprint=fingerprint,
+        created_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+    )
+    try:
+        with dbsession.begin_nested():
+            dbsession.add(record)
+            dbsession.flush()
+    except IntegrityError:
+        return _replay(_stored(dbsession, user_id, key), fingerprint)
+    status, body = _run(action)
+    record.status_code, record.response_body = status, body
+    dbsession.flush()
+    return status, body, False
+
+
+def _run(action):
+    try:
+        return action()
+    except ApiError as error:
+        if error.status != 409:
+            raise
+        return error.status, error.body()
+
+
+def purge_older_than(dbsession, cutoff):
+    """Drop keys past their replay window (run daily by the scheduler)."""
+    from sqlalchemy import delete
+
+    return dbsession.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff)).rowcount

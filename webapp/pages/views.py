@@ -1,0 +1,65 @@
+"""HTML shells; their data comes from the JSON API (see webapp/templates)."""
+from pyramid.csrf import get_csrf_token
+from pyramid.httpexceptions import HTTPFound
+from pyramid.view import view_config
+
+from webapp.accounts.services import user_json
+from webapp.branches.services import all_branches, branch_json
+
+
+def page_context(request, page):
+    return {
+        "user": user_json(request.user) if request.user else None,
+        "csrf_token": get_csrf_token(request),
+        "node_id": request.registry.settings["app.node_id"],
+        "branches": [branch_json(b) for b in all_branches(request.dbsession)],
+        "page": page,
+    }
+
+
+def _home_for(request):
+    return request.route_url("admin" if request.user.is_admin else "employee")
+
+
+@view_config(route_name="home")
+def home(request):
+    if request.user is None:
+        return HTTPFound(request.route_url("login"))
+    return HTTPFound(_home_for(request))
+
+
+@view_config(route_name="login", renderer="webapp:templates/login.jinja2")
+def login_page(request):
+    if request.user is not None:
+        return HTTPFound(_home_for(request))
+    return page_context(request, "login")
+
+
+@view_config(route_name="employee", renderer="webapp:templates/employee.jinja2",
+             permission="user")
+def employee_page(request):
+    return page_context(request, "employee")
+
+
+@view_config(route_name="admin", renderer="webapp:templates/admin/dashboard.jinja2",
+             permission="admin")
+def dashboard_page(request):
+    return page_context(request, "dashboard")
+
+
+@view_config(route_name="admin.history", renderer="webapp:templates/admin/history.jinja2",
+             permission="admin")
+def history_page(request):
+    return page_context(request, "history")
+
+
+@view_config(route_name="admin.users", renderer="webapp:templates/admin/users.jinja2",
+             permission="admin")
+def users_page(request):
+    return page_context(request, "users")
+
+
+@view_config(route_name="admin.servers", renderer="webapp:templates/admin/servers.jinja2",
+             permission="admin")
+def servers_page(request):
+    return page_context(request, "servers")

@@ -1,0 +1,221 @@
+"""Channel history and live fan-out in Redis (contract §4).
+
+Each channel's history is the Redis Stream ``absensi:stream:{channel}``; the stream
+entry ids are the contract's opaque ``offset`` cursors. Every publish also sends the
+complete event frame over the pub/sub channel :data:`LIVE_PUBSUB_CHANNEL`, which each
+gateway forwards unchanged to the subscribed clients.
+
+Recovery relies on the stream's ``max-deleted-entry-id``: everything at or before it
+is gone, everything after it is still there. Redis 7.0 does not move that marker when
+trimming, so :func:`publish` maintains it itself (``XSETID ... MAXDELETEDID``): after
+each trim it names the newest trimmed entry, and a new stream starts with it just
+before its first entry. The latter matters when Redis lost its data (a restart
+without persistence): the recreated stream then says "I have nothing older than my
+first event" instead of silently pretending an old offset was recovered.
+
+Both scripts are atomic, so a publish is never half-done (history without live frame)
+and a read never races a trim. The sync functions serve the publisher actor and the
+tests; the ``a``-prefixed ones take a ``redis.asyncio`` client (the gateway) and share
+the same scripts and result handling.
+"""
+import json
+import re
+from typing import NamedTuple
+
+from webapp.realtime import channels as channel_names
+
+LIVE_PUBSUB_CHANNEL = "absensi:live"
+STREAM_PREFIX = "absensi:stream:"
+DEDUPE_PREFIX = "absensi:published:"
+#: a publish is remembered (same offset on replay) this much longer than the history
+DEDUPE_GRACE_SECONDS = 24 * 3600
+DEFAULT_READ_LIMIT = 10000
+
+_MAX_PART = 2**64 - 1
+_OFFSET = re.compile(r"^([0-9]{1,20})(?:-([0-9]{1,20}))?$")
+
+_PUBLISH = """
+local offset = redis.call('GET', KEYS[2])
+if offset then return offset end
+local created = redis.call('EXISTS', KEYS[1]) == 0
+offset = redis.call('XADD', KEYS[1], '*', 'body', ARGV[2])
+local ms, seq = string.match(offset, '^(%d+)-(%d+)$')
+local forgotten = nil
+if created then
+  if seq == '0' then
+    forgotten = string.format('%.0f', tonumber(ms) - 1) .. '-18446744073709551615'
+  else
+    forgotten = ms .. '-' .. string.format('%.0f', tonumber(seq) - 1)
+  end
+else
+  local cut = tonumber(ms) - tonumber(ARGV[3])
+  if cut > 0 then
+    local minid = string.format('%.0f', cut) .. '-0'
+    local newest_old = redis.call('XREVRANGE', KEYS[1], '(' .. minid, '-', 'COUNT', 1)
+    if #newest_old > 0 then
+      redis.call('XTRIM', KEYS[1], 'MINID', '=', minid)
+      forgotten = newest_old[1][1]
+    end
+  end
+end
+if forgotten then
+  redis.call('XSETID', KEYS[1], offset, 'MAXDELETEDID', forgotten)
+end
+redis.call('PUBLISH', ARGV[5], ARGV[1] .. offset .. '",' .. string.sub(ARGV[2], 2))
+redis.call('SET', KEYS[2], offset, 'EX', ARGV[4])
+return offset
+"""
+
+_READ = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {} end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local meta = {}
+for i = 1, #info, 2 do meta[info[i]] = info[i + 1] end
+return {meta['max-deleted-entry-id'], meta['last-generated-id'],
+        redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])}
+"""
+
+
+class Entry(NamedTuple):
+    """One retained event: its offset and the complete event frame (JSON text)."""
+
+    offset: str
+    frame: str
+
+
+class History(NamedTuple):
+    """What a channel's stream holds after ``since`` (see :func:`read_history`)."""
+
+    since: tuple
+    exists: bool
+    max_deleted: tuple
+    last_id: tuple
+    entries: list
+    truncated: bool
+
+    @property
+    def recovered(self):
+        """True iff ``entries`` are every event after ``since``: nothing trimmed or lost,
+        and ``since`` is not beyond anything this stream ever produced."""
+        return (self.exists and not self.truncated
+                and self.max_deleted <= self.since <= self.last_id)
+
+    @property
+    def gap_lost(self):
+        """True iff events after ``since`` are known to be gone (trimmed or Redis lost them)."""
+        return self.truncated or (self.exists and self.since < self.max_deleted)
+
+
+def stream_key(channel):
+    return STREAM_PREFIX + channel
+
+
+def parse_offset(offset):
+    """``"ms-seq"`` (or bare ``"ms"``, meaning ``ms-0``) -> ``(ms, seq)``; ValueError if invalid."""
+    match = _OFFSET.match(offset) if isinstance(offset, str) else None
+    if not match:
+        raise ValueError(f"not a stream offset: {offset!r}")
+    parts = (int(match.group(1)), int(match.group(2) or 0))
+    # the very last id has nothing after it and Redis refuses "(" on it
+    if max(parts) > _MAX_PART or parts == (_MAX_PART, _MAX_PART):
+        raise ValueError(f"stream offset out of range: {offset!r}")
+    return parts
+
+
+def format_offset(parts):
+    return f"{parts[0]}-{parts[1]}"
+
+
+def _text(value):
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _frame_head(channel):
+    """The event frame up to the opening quote of its offset; the script appends the rest."""
+    return '{"op":"event","channel":%s,"offset":"' % json.dumps(channel)
+
+
+def _frame(channel, offset, body):
+    # same concatenation as in _PUBLISH, so history and live frames are byte-identical
+    return f'{_frame_head(channel)}{offset}",{body[1:]}'
+
+
+def _publish_call(channel, *, event_id, event, node_id, ts, data, retention_seconds):
+    if not channel_names.is_valid(channel):
+        raise ValueError(f"unknown channel: {channel!r}")
+    body = json.dumps(
+        {"event_id": event_id, "event": event, "node_id": node_id,
+         "ts": ts.isoformat() if hasattr(ts, "isoformat") else ts, "data": data},
+        separators=(",", ":"),
+    )
+    retention = int(retention_seconds)
+    keys = [stream_key(channel), f"{DEDUPE_PREFIX}{channel}:{event_id}"]
+    args = [_frame_head(channel), body, retention * 1000, retention + DEDUPE_GRACE_SECONDS,
+            LIVE_PUBSUB_CHANNEL]
+    return keys, args
+
+
+def _read_call(channel, since, limit):
+    parts = parse_offset(since)
+    # one more than the limit tells a complete answer from a cut-off one
+    return parts, [stream_key(channel)], [format_offset(parts), int(limit) + 1]
+
+
+def _history(channel, since, limit, raw):
+    if not raw:
+        return History(since, False, (0, 0), (0, 0), [], False)
+    max_deleted, last_id, rows = raw
+    entries = [
+        Entry(_text(entry_id), _frame(channel, _text(entry_id), _text(fields[1])))
+        for entry_id, fields in rows
+    ]
+    return History(since, True, parse_offset(_text(max_deleted)), parse_offset(_text(last_id)),
+                   entries[:limit], len(entries) > limit)
+
+
+def publish(redis, channel, *, event_id, event, node_id, ts, data, retention_seconds):
+    """Append one domain event to *channel*'s history and send it live; return its offset.
+
+    Idempotent per ``(channel, event_id)``: publishing the same event again (a retried
+    actor) changes nothing and returns the first offset. Entries older than
+    *retention_seconds* are trimmed on the way.
+    """
+    keys, args = _publish_call(channel, event_id=event_id, event=event, node_id=node_id,
+                               ts=ts, data=data, retention_seconds=retention_seconds)
+    return _text(redis.register_script(_PUBLISH)(keys=keys, args=args))
+
+
+async def apublish(redis, channel, **kwargs):
+    """:func:`publish` for a ``redis.asyncio`` client."""
+    keys, args = _publish_call(channel, **kwargs)
+    return _text(await redis.register_script(_PUBLISH)(keys=keys, args=args))
+
+
+def read_history(redis, channel, since, limit=DEFAULT_READ_LIMIT):
+    """The retained entries of *channel* after offset *since* (at most *limit*) and what
+    is known about the ones that are gone. Raises ValueError for a malformed *since*."""
+    parts, keys, args = _read_call(channel, since, limit)
+    return _history(channel, parts, limit, redis.register_script(_READ)(keys=keys, args=args))
+
+
+async def aread_history(redis, channel, since, limit=DEFAULT_READ_LIMIT):
+    """:func:`read_history` for a ``redis.asyncio`` client."""
+    parts, keys, args = _read_call(channel, since, limit)
+    raw = await redis.register_script(_READ)(keys=keys, args=args)
+    return _history(channel, parts, limit, raw)
+
+
+def read_since(redis, channel, since, limit=DEFAULT_READ_LIMIT):
+    """``(recovered, entries)``: every retained event after *since*, in order, as
+    :class:`Entry` (``.offset``, ``.frame``). ``recovered`` is False when some event
+    after *since* is no longer retained, the history is gone, *since* lies beyond the
+    stream's last offset, or more than *limit* events follow (reload over HTTP instead).
+    """
+    history = read_history(redis, channel, since, limit)
+    return history.recovered, history.entries
+
+
+async def aread_since(redis, channel, since, limit=DEFAULT_READ_LIMIT):
+    """:func:`read_since` for a ``redis.asyncio`` client."""
+    history = await aread_history(redis, channel, since, limit)
+    return history.recovered, history.entries

@@ -1,0 +1,21 @@
+import datetime as dt
+
+from pyramid.view import view_config
+
+from webapp.realtime import channels, tokens
+
+
+@view_config(route_name="api.realtime_token", request_method="POST", renderer="json",
+             permission="user")
+def realtime_token(request):
+    settings = request.registry.settings
+    user = request.user
+    token, expires = tokens.issue(
+        settings["app.secret_key"], user_id=user.id, role=user.role,
+        ttl_seconds=int(settings["realtime.token_ttl_seconds"]),
+    )
+    return {
+        "token": token,
+        "expires_at": dt.datetime.fromtimestamp(expires, dt.timezone.utc).isoformat(),
+        "channels": channels.default_channels(user_id=user.id, role=user.role),
+    }

@@ -1,0 +1,143 @@
+"""Server-side sessions in Redis, so a login made through one node is valid on all four.
+
+The cookie holds only a random 256-bit id; the data lives under ``absensi:session:{id}``
+with a sliding expiry. :meth:`RedisSession.invalidate` also serves as rotation at login:
+the old id is deleted and the next write goes to a fresh one.
+"""
+import json
+import secrets
+import time
+
+from pyramid.interfaces import ISession
+from zope.interface import implementer
+
+KEY_PREFIX = "absensi:session:"
+
+
+@implementer(ISession)
+class RedisSession(dict):
+    def __init__(self, request, *, redis, session_id, data, max_age):
+        super().__init__(data or {})
+        self.request = request
+        self.redis = redis
+        self.session_id = session_id
+        self.new = session_id is None
+        self.created = self.get("_created", time.time())
+        self.max_age = max_age
+        self._dirty = False
+        self._deleted_ids = []
+
+    # -- ISession --------------------------------------------------------------
+    def changed(self):
+        self._dirty = True
+
+    def invalidate(self):
+        if self.session_id:
+            self._deleted_ids.append(self.session_id)
+        self.session_id = None
+        self.new = True
+        self.clear()
+        self._dirty = True
+
+    def flash(self, msg, queue="", allow_duplicate=True):
+        messages = self.setdefault("_f_" + queue, [])
+        if allow_duplicate or msg not in messages:
+            messages.append(msg)
+            self.changed()
+
+    def pop_flash(self, queue=""):
+        messages = self.pop("_f_" + queue, [])
+        self.changed()
+        return messages
+
+    def peek_flash(self, queue=""):
+        return self.get("_f_" + queue, [])
+
+    def new_csrf_token(self):
+        token = secrets.token_urlsafe(32)
+        self["_csrft_"] = token
+        return token
+
+    def get_csrf_token(self):
+        return self.get("_csrft_") or self.new_csrf_token()
+
+    # -- dict mutations mark the session dirty ---------------------------------
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        self._dirty = True
+
+    def __delitem__(self, key):
+        super().__delitem__(key)
+        self._dirty = True
+
+    def pop(self, *args):
+        self._dirty = True
+        return super().pop(*args)
+
+    def setdefault(self, key, default=None):
+        if key not in self:
+            self._dirty = True
+        return super().setdefault(key, default)
+
+    def update(self, *args, **kw):
+        self._dirty = True
+        super().update(*args, **kw)
+
+    def clear(self):
+        self._dirty = True
+        super().clear()
+
+    # -- persistence ------------------------------------------------------------
+    def persist(self, response, settings):
+        if self._deleted_ids:
+            self.redis.delete(*(KEY_PREFIX + sid for sid in self._deleted_ids))
+        if not self._dirty:
+            return
+        cookie = settings["session.cookie_name"]
+        if not self and not self.session_id:
+            response.delete_cookie(cookie, path="/")
+            return
+        if self.session_id is None:
+            self.session_id = secrets.token_urlsafe(32)
+        self["_created"] = self.created
+        self.redis.set(KEY_PREFIX + self.session_id, json.dumps(dict(self)), ex=self.max_age)
+        response.set_cookie(
+            cookie,
+            self.session_id,
+            path="/",
+            httponly=True,
+            secure=settings["session.cookie_secure"] in (True, "true", "1", "yes", "on"),
+            samesite="Lax",
+        )
+
+
+def load_session(request):
+    """Pyramid session factory: ``config.set_session_factory(load_session)``."""
+    settings = request.registry.settings
+    redis = request.registry["redis"]
+    max_age = int(settings["session.max_age"])
+    session_id = request.cookies.get(settings["session.cookie_name"])
+    data = None
+    if session_id and len(session_id) < 100:
+        pipe = redis.pipeline()
+        pipe.get(KEY_PREFIX + session_id)
+        pipe.expire(KEY_PREFIX + session_id, max_age)  # sliding expiry
+        raw, _ = pipe.execute()
+        data = json.loads(raw) if raw else None
+    session = RedisSession(
+        request, redis=redis, session_id=session_id if data is not None else None,
+        data=data, max_age=max_age,
+    )
+    request.add_response_callback(lambda req, resp: session.persist(resp, settings))
+    return session
+
+
+def has_live_session(request):
+    """True when the request's cookie names a session that exists (used by the CSRF rule)."""
+    settings = request.registry.settings
+    session_id = request.cookies.get(settings["session.cookie_name"])
+    return bool(session_id) and not request.session.new
+
+
+def includeme(config):
+    config.set_session_factory(load_session)

@@ -1,0 +1,384 @@
+/*
+ * Absensi — shared browser helpers used by every page: the JSON API client
+ * (CSRF, idempotent retries, Indonesian error messages), formatting, toasts,
+ * logout, and the attendance-row merge the live pages rely on.
+ *
+ * Plain script (no build step); everything hangs off window.Absensi.
+ */
+(function (global) {
+  "use strict";
+
+  const Absensi = (global.Absensi = global.Absensi || {});
+
+  // ---------------------------------------------------------------- context
+  // The layout embeds {user, node_id, branches, page} as a JSON script tag
+  // (not executed, so it stays CSP-friendly and needs no inline script).
+  const ctxEl = document.getElementById("absensi-context");
+  Absensi.context = ctxEl ? JSON.parse(ctxEl.textContent || "{}") : {};
+
+  Absensi.csrfToken = function () {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
+  };
+
+  const branchesByCode = {};
+  (Absensi.context.branches || []).forEach((b) => (branchesByCode[b.code] = b));
+  Absensi.branch = (code) => branchesByCode[code] || null;
+
+  // ---------------------------------------------------------------- messages
+  const ERROR_MESSAGES = {
+    invalid_credentials: "Email atau kata sandi salah",
+    unauthenticated: "Sesi Anda telah berakhir, silakan masuk lagi",
+    forbidden: "Anda tidak memiliki akses untuk tindakan ini",
+    not_found: "Data tidak ditemukan",
+    already_checked_in: "Anda sudah absen masuk hari ini",
+    not_checked_in: "Anda belum absen masuk hari ini",
+    already_checked_out: "Anda sudah absen pulang hari ini",
+    email_taken: "Email sudah terdaftar",
+    invalid: "Data yang dikirim tidak valid, periksa kembali isian Anda",
+    csrf_failed: "Sesi halaman kedaluwarsa, muat ulang halaman lalu coba lagi",
+    bad_csrf_token: "Sesi halaman kedaluwarsa, muat ulang halaman lalu coba lagi",
+    network: "Tidak dapat terhubung ke server. Periksa koneksi Anda lalu coba lagi.",
+  };
+
+  const FIELD_LABELS = {
+    name: "Nama",
+    email: "Email",
+    password: "Kata sandi",
+    role: "Peran",
+    branch: "Cabang",
+    active: "Status",
+    note: "Catatan",
+    from: "Tanggal awal",
+    to: "Tanggal akhir",
+    user_id: "Karyawan",
+    status: "Status",
+    page: "Halaman",
+    per_page: "Jumlah per halaman",
+  };
+
+  // Field error codes the API may send in `fields`; free text is shown as is.
+  const FIELD_CODES = {
+    required: "{label} wajib diisi",
+    missing: "{label} wajib diisi",
+    blank: "{label} wajib diisi",
+    invalid: "{label} tidak valid",
+    too_short: "{label} terlalu pendek",
+    too_long: "{label} terlalu panjang",
+    taken: "{label} sudah terdaftar",
+    email_taken: "Email sudah terdaftar",
+    unknown_branch: "Cabang tidak dikenal",
+    invalid_date: "{label} harus berupa tanggal (TTTT-BB-HH)",
+    invalid_choice: "Pilihan {label} tidak valid",
+  };
+
+  function fieldMessage(field, value) {
+    const label = FIELD_LABELS[field] || field;
+    const text = Array.isArray(value) ? value[0] : value;
+    if (typeof text !== "string" || !text) return label + " tidak valid";
+    const template = FIELD_CODES[text];
+    if (template) return template.replace("{label}", label);
+    return text;
+  }
+
+  function errorMessage(err) {
+    if (!err) return "Terjadi kesalahan";
+    if (err.code === "too_many_attempts") {
+      const wait = err.retryAfter != null ? err.retryAfter : 60;
+      return "Terlalu banyak percobaan, coba lagi dalam " + wait + " detik";
+    }
+    if (ERROR_MESSAGES[err.code]) return ERROR_MESSAGES[err.code];
+    if (err.status === 404) return ERROR_MESSAGES.not_found;
+    if (err.status === 403) return ERROR_MESSAGES.forbidden;
+    if (err.status >= 500) return "Server sedang bermasalah (HTTP " + err.status + "), coba lagi sebentar lagi";
+    return "Terjadi kesalahan (HTTP " + err.status + ")";
+  }
+
+  Absensi.messages = { error: errorMessage, field: fieldMessage, fieldLabels: FIELD_LABELS };
+
+  // ---------------------------------------------------------------- API client
+  class ApiError extends Error {
+    constructor(status, body, response) {
+      super((body && body.message) || "HTTP " + status);
+      this.status = status;
+      this.body = body || {};
+      this.code = status === 0 ? "network" : this.body.error || null;
+      this.fields = this.body.fields || {};
+      const after = response ? parseInt(response.headers.get("Retry-After"), 10) : NaN;
+      this.retryAfter = Number.isFinite(after) ? after : null;
+    }
+    get userMessage() {
+      return errorMessage(this);
+    }
+  }
+  Absensi.ApiError = ApiError;
+
+  // Gateway errors from nginx while a node restarts are worth one more try.
+  const RETRY_STATUSES = new Set([502, 503, 504]);
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  function sessionExpired() {
+    const next = location.pathname + location.search;
+    location.assign("/login?next=" + encodeURIComponent(next));
+  }
+  Absensi.sessionExpired = sessionExpired;
+
+  /**
+   * request(method, url, options) -> parsed JSON (or null for 204).
+   * options: body (JSON-encoded), headers, idempotencyKey, retries,
+   * authRedirect (default true: a 401 sends the browser to /login).
+   * Throws ApiError; status 0 means the network failed.
+   * Only idempotent calls (GET, or POST with an Idempotency-Key) are retried,
+   * and a retry reuses the same key so the server can replay its first answer.
+   */
+  async function request(method, url, options) {
+    const opts = options || {};
+    const headers = Object.assign({ Accept: "application/json" }, opts.headers || {});
+    if (method !== "GET" && method !== "HEAD") headers["X-CSRF-Token"] = Absensi.csrfToken();
+    if (opts.idempotencyKey) headers["Idempotency-Key"] = opts.idempotencyKey;
+    let body;
+    if (opts.body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      body = JSON.stringify(opts.body);
+    }
+    const safe = method === "GET" || !!opts.idempotencyKey;
+    const retries = safe ? (opts.retries != null ? opts.retries : 2) : 0;
+
+    for (let attempt = 0; ; attempt++) {
+      let response;
+      try {
+        response = await fetch(url, { method, headers, body, credentials: "same-origin" });
+      } catch (networkError) {
+        if (attempt < retries) {
+          await sleep(400 * 2 ** attempt + Math.random() * 200);
+          continue;
+        }
+        throw new ApiError(0, { error: "network" }, null);
+      }
+      if (RETRY_STATUSES.has(response.status) && attempt < retries) {
+        await sleep(400 * 2 ** attempt + Math.random() * 200);
+        continue;
+      }
+      let data = null;
+      if (response.status !== 204) {
+        const text = await response.text();
+        try {
+          data = text ? JSON.parse(text) : null;
+        } catch (parseError) {
+          data = null;
+        }
+      }
+      if (response.ok) return data;
+      const err = new ApiError(response.status, data, response);
+      if (response.status === 401 && opts.authRedirect !== false) sessionExpired();
+      throw err;
+    }
+  }
+
+  Absensi.api = {
+    request,
+    get: (url, opts) => request("GET", url, opts),
+    post: (url, body, opts) => request("POST", url, Object.assign({ body: body === undefined ? {} : body }, opts)),
+    patch: (url, body, opts) => request("PATCH", url, Object.assign({ body }, opts)),
+  };
+
+  /** Build "path?k=v" from an object, leaving out empty values. */
+  Absensi.url = function (path, params) {
+    const q = new URLSearchParams();
+    Object.keys(params || {}).forEach((k) => {
+      const v = params[k];
+      if (v !== undefined && v !== null && v !== "") q.append(k, v);
+    });
+    const s = q.toString();
+    return s ? path + "?" + s : path;
+  };
+
+  /** RFC 4122 v4. crypto.randomUUID only exists on HTTPS/localhost, so fall back. */
+  Absensi.uuid = function () {
+    if (global.crypto && typeof global.crypto.randomUUID === "function") return global.crypto.randomUUID();
+    const b = global.crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
+  };
+
+  // ---------------------------------------------------------------- formatting
+  const STATUS_LABELS = { present: "Tepat waktu", late: "Terlambat" };
+  const ROLE_LABELS = { admin: "Admin", employee: "Karyawan" };
+
+  const dateFormat = new Intl.DateTimeFormat("id-ID", {
+    weekday: "short", day: "numeric", month: "short", year: "numeric", timeZone: "UTC",
+  });
+  const longDateFormat = new Intl.DateTimeFormat("id-ID", {
+    weekday: "long", day: "numeric", month: "long", year: "numeric", timeZone: "UTC",
+  });
+
+  function ymdToDate(ymd) {
+    const [y, m, d] = String(ymd).split("-").map(Number);
+    return new Date(Date.UTC(y, m - 1, d));
+  }
+
+  Absensi.fmt = {
+    // Timestamps carry the branch's own UTC offset, so the wall-clock part of
+    // the ISO string already is the branch-local time: no conversion needed.
+    time(iso) {
+      if (!iso) return "–";
+      const m = /T(\d{2}):(\d{2})/.exec(iso);
+      return m ? m[1] + ":" + m[2] : "–";
+    },
+    date(ymd) {
+      return ymd ? dateFormat.format(ymdToDate(ymd)) : "–";
+    },
+    longDate(ymd) {
+      return ymd ? longDateFormat.format(ymdToDate(ymd)) : "–";
+    },
+    dateTime(iso) {
+      if (!iso) return "–";
+      return Absensi.fmt.date(iso.slice(0, 10)) + " " + Absensi.fmt.time(iso);
+    },
+    duration(minutes) {
+      if (minutes === null || minutes === undefined) return "–";
+      const h = Math.floor(minutes / 60);
+      const m = minutes % 60;
+      if (!h) return m + " menit";
+      return m ? h + " jam " + m + " menit" : h + " jam";
+    },
+    status: (s) => STATUS_LABELS[s] || s || "–",
+    role: (r) => ROLE_LABELS[r] || r,
+    branchName(code) {
+      const b = Absensi.branch(code);
+      return b ? b.name : code || "–";
+    },
+    relative(iso, now) {
+      if (!iso) return "–";
+      const seconds = Math.round(((now || Date.now()) - Date.parse(iso)) / 1000);
+      if (!Number.isFinite(seconds)) return iso;
+      if (seconds < 5) return "baru saja";
+      if (seconds < 60) return seconds + " detik lalu";
+      if (seconds < 3600) return Math.floor(seconds / 60) + " menit lalu";
+      if (seconds < 86400) return Math.floor(seconds / 3600) + " jam lalu";
+      return Math.floor(seconds / 86400) + " hari lalu";
+    },
+    number: (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString("id-ID")),
+  };
+
+  /** Today's date (YYYY-MM-DD) in an IANA timezone, e.g. a branch's. */
+  Absensi.todayIn = function (timeZone) {
+    try {
+      return new Intl.DateTimeFormat("en-CA", {
+        timeZone: timeZone || undefined, year: "numeric", month: "2-digit", day: "2-digit",
+      }).format(new Date());
+    } catch (e) {
+      return new Intl.DateTimeFormat("en-CA").format(new Date());
+    }
+  };
+
+  /** Today's work date of a branch (attendance days are branch-local). */
+  Absensi.branchToday = function (code) {
+    const b = Absensi.branch(code);
+    return Absensi.todayIn(b ? b.timezone : undefined);
+  };
+
+  /** Page count helper shared by the paginated tables. */
+  Absensi.pageCount = (total, perPage) => Math.max(1, Math.ceil((total || 0) / (perPage || 1)));
+
+  // ---------------------------------------------------------------- attendance rows
+  // An attendance only moves forward (checked in -> checked out), so whichever
+  // copy has a check-out is the newer one. That makes merging HTTP snapshots
+  // with websocket events independent of their arrival order.
+  function newer(current, incoming) {
+    if (current && current.check_out_at && !incoming.check_out_at) return current;
+    return incoming;
+  }
+
+  Absensi.attendance = {
+    newer,
+    /**
+     * Upsert `att` into `rows` (by id). Returns {rows, inserted}; new rows go
+     * on top unless insertNew is false.
+     */
+    upsert(rows, att, insertNew) {
+      const i = rows.findIndex((r) => r.id === att.id);
+      if (i >= 0) {
+        const copy = rows.slice();
+        copy[i] = newer(rows[i], att);
+        return { rows: copy, inserted: false };
+      }
+      if (insertNew === false) return { rows, inserted: false };
+      return { rows: [att].concat(rows), inserted: true };
+    },
+    /** Sort newest check-in first (offsets differ per branch, so compare instants). */
+    sortByCheckIn(rows) {
+      return rows.slice().sort((a, b) => Date.parse(b.check_in_at) - Date.parse(a.check_in_at));
+    },
+  };
+
+  /**
+   * Remembers recent live events so a page can re-apply the ones that arrived
+   * while an HTTP reload was in flight (the snapshot may predate them).
+   */
+  Absensi.EventLog = class {
+    constructor(limit) {
+      this.limit = limit || 200;
+      this.items = [];
+    }
+    add(item) {
+      this.items.push({ at: Date.now(), item });
+      if (this.items.length > this.limit) this.items.shift();
+    }
+    since(t) {
+      return this.items.filter((e) => e.at >= t).map((e) => e.item);
+    }
+  };
+
+  // ---------------------------------------------------------------- toasts
+  Absensi.toast = function (message, options) {
+    const opts = options || {};
+    const box = document.getElementById("toasts");
+    if (!box) return;
+    const el = document.createElement("div");
+    el.className = "toast toast-" + (opts.kind || "info");
+    el.setAttribute("role", opts.kind === "error" ? "alert" : "status");
+    el.textContent = message;
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "toast-close";
+    close.setAttribute("aria-label", "Tutup");
+    close.textContent = "×";
+    close.addEventListener("click", () => el.remove());
+    el.appendChild(close);
+    box.appendChild(el);
+    while (box.children.length > 5) box.firstElementChild.remove();
+    setTimeout(() => {
+      el.classList.add("toast-leaving");
+      setTimeout(() => el.remove(), 300);
+    }, opts.timeout || 5000);
+  };
+
+  // ---------------------------------------------------------------- logout
+  async function logout(button) {
+    if (button) button.disabled = true;
+    if (Absensi.realtime) Absensi.realtime.disconnect();
+    try {
+      await Absensi.api.post("/api/logout", undefined, { authRedirect: false });
+    } catch (err) {
+      // A 401 means the session is already gone, which is what we wanted.
+      if (err.status !== 401) {
+        Absensi.toast(err.userMessage, { kind: "error" });
+        if (button) button.disabled = false;
+        return;
+      }
+    }
+    location.assign("/login");
+  }
+  Absensi.logout = logout;
+
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest('[data-action="logout"]');
+    if (button) {
+      event.preventDefault();
+      logout(button);
+    }
+  });
+})(window);

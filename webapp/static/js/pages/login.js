@@ -1,0 +1,65 @@
+/* Login page: POST /api/login as JSON, Indonesian errors, then redirect. */
+document.addEventListener("alpine:init", () => {
+  // Only same-site paths may be used as ?next= (no "//host" or "/\host").
+  function safeNext() {
+    const next = new URLSearchParams(location.search).get("next");
+    if (!next || next[0] !== "/" || next[1] === "/" || next[1] === "\\") return null;
+    return next;
+  }
+
+  Alpine.data("loginPage", () => ({
+    email: "",
+    password: "",
+    showPassword: false,
+    busy: false,
+    error: "",
+    waitSeconds: 0,
+    timer: null,
+
+    async submit() {
+      if (this.busy || this.waitSeconds > 0) return;
+      if (!this.email || !this.password) {
+        this.error = "Email dan kata sandi wajib diisi";
+        return;
+      }
+      this.busy = true;
+      this.error = "";
+      try {
+        const res = await Absensi.api.post(
+          "/api/login",
+          { email: this.email, password: this.password },
+          { authRedirect: false },
+        );
+        const user = res.user || {};
+        location.assign(safeNext() || (user.role === "admin" ? "/admin" : "/absen"));
+      } catch (err) {
+        this.busy = false;
+        if (err.code === "too_many_attempts") {
+          this.countdown(err.retryAfter != null ? err.retryAfter : 60);
+        } else if (err.status === 401) {
+          this.error = Absensi.messages.error({ code: "invalid_credentials" });
+          this.password = "";
+        } else {
+          this.error = err.userMessage;
+        }
+      }
+    },
+
+    // Keep the 429 message honest: count Retry-After down and re-enable the form.
+    countdown(seconds) {
+      clearInterval(this.timer);
+      this.waitSeconds = seconds;
+      const show = () => {
+        this.error = this.waitSeconds > 0
+          ? Absensi.messages.error({ code: "too_many_attempts", retryAfter: this.waitSeconds })
+          : "";
+      };
+      show();
+      this.timer = setInterval(() => {
+        this.waitSeconds -= 1;
+        show();
+        if (this.waitSeconds <= 0) clearInterval(this.timer);
+      }, 1000);
+    },
+  }));
+});
