@@ -4,7 +4,7 @@ Permissions used by views: ``"user"`` (any active, logged-in user) and ``"admin"
 """
 import ipaddress
 
-from pyramid.authorization import Allowed, Denied
+from pyramid.security import Allowed, Denied
 from pyramid.csrf import SessionCSRFStoragePolicy
 from sqlalchemy import select
 

@@ -14,12 +14,9 @@ from webapp.attendance.models import Attendance
 from webapp.attendance.serializers import attendance_json
 from webapp.branches.models import Branch
 from webapp.branches.services import all_branches
+from webapp.clock import utcnow
 from webapp.errors import ApiError
 from webapp.events.services import ATTENDANCE_CREATED, ATTENDANCE_UPDATED, record_event
-
-
-def utcnow():
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
 
 def status_for(branch, local_instant):

@@ -28,7 +28,8 @@ def _attendance_change(request, change, success_status):
     node_id = request.registry.settings["app.node_id"]
 
     def action():
-        attendance = change(request.dbsession, user=request.user, node_id=node_id, note=note)
+        attendance = change(request.dbsession, user=request.user, node_id=node_id, note=note,
+                            now=request.now)
         return success_status, {"attendance": attendance_json(attendance)}
 
     return _idempotent(request, action)
@@ -78,7 +79,7 @@ def today(request):
     branch = _branch_filter(request, errors)
     v.raise_if(errors)
     branches = [branch] if branch else all_branches(request.dbsession)
-    rows, summary = services.today(request.dbsession, branches)
+    rows, summary = services.today(request.dbsession, branches, now=request.now)
     return {"data": [attendance_json(a) for a in rows], "summary": summary}
 
 

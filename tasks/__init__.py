@@ -1,0 +1,15 @@
+"""Background work: the Dramatiq broker and actors, the scheduler, and their CLI.
+
+``config.include("tasks")`` gives the web node ``registry["broker"]`` and
+``registry["enqueue_outbox_event"](event_id)``, which sends the publisher actor's message
+(failing within ~2 s when Redis is down; the relay sweep then publishes the event).
+"""
+
+
+def includeme(config):
+    from tasks.broker import make_broker
+    from tasks.outbox import enqueuer
+
+    broker = make_broker(config.get_settings())
+    config.registry["broker"] = broker
+    config.registry["enqueue_outbox_event"] = enqueuer(broker)

@@ -1,0 +1,77 @@
+"""The Dramatiq broker: one factory for the web node, the worker, the scheduler and the CLI.
+
+Worker processes build it through :func:`setup` (``dramatiq tasks.broker:setup tasks.actors``,
+which ``absensi worker`` wraps), so the global broker is set before ``tasks.actors`` declares
+its actors. Nothing happens at import time: the web node builds its own broker from the app's
+settings in :func:`tasks.includeme`.
+"""
+import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import (
+    AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit,
+)
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from tasks.middleware.dead_letters import DeadLetterLog
+from tasks.middleware.heartbeat import WorkerHeartbeat
+from tasks.middleware.resources import AppResources
+
+#: Defaults for every actor; each actor repeats the ones that matter on its decorator.
+MAX_RETRIES = 3
+MIN_BACKOFF_MS = 1_000
+MAX_BACKOFF_MS = 30_000
+TIME_LIMIT_MS = 60_000
+MAX_AGE_MS = 3_600_000
+
+# The web node enqueues from a request thread: when Redis is down that must fail within
+# a couple of seconds (the relay sweep covers the event), not hang in a retry loop.
+SOCKET_CONNECT_TIMEOUT = 1
+SOCKET_TIMEOUT = 2
+
+
+def make_middleware(settings):
+    """Dramatiq's defaults with our limits, plus our own middleware (one per file)."""
+    return [
+        AgeLimit(max_age=MAX_AGE_MS),
+        TimeLimit(time_limit=TIME_LIMIT_MS),
+        ShutdownNotifications(),
+        Callbacks(),
+        Pipelines(),
+        Retries(max_retries=MAX_RETRIES, min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS),
+        AppResources(settings),
+        WorkerHeartbeat(settings),
+        DeadLetterLog(),
+    ]
+
+
+def make_redis_client(settings, *, decode_responses=False):
+    """A client with short timeouts and no client-side retries (callers retry on their own
+    schedule: Dramatiq, the relay sweep, the next scheduler run)."""
+    pool = redis.ConnectionPool.from_url(
+        settings["redis.url"],
+        decode_responses=decode_responses,
+        socket_connect_timeout=SOCKET_CONNECT_TIMEOUT,
+        socket_timeout=SOCKET_TIMEOUT,
+        retry=Retry(NoBackoff(), 0),
+        health_check_interval=30,
+    )
+    return redis.Redis(connection_pool=pool)
+
+
+def make_broker(settings):
+    """A RedisBroker on ``redis.url`` with every middleware; does not touch the global broker."""
+    return RedisBroker(client=make_redis_client(settings), middleware=make_middleware(settings))
+
+
+def setup(settings=None):
+    """Build the broker (settings from :func:`webapp.settings.load_settings` by default) and
+    make it Dramatiq's global broker. The ``dramatiq`` CLI calls it as ``tasks.broker:setup``."""
+    if settings is None:
+        from webapp.settings import load_settings
+
+        settings = load_settings()
+    broker = make_broker(settings)
+    dramatiq.set_broker(broker)
+    return broker

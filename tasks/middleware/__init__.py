@@ -1,0 +1,1 @@
+"""Cross-cutting worker behaviour, one :class:`dramatiq.Middleware` per module."""

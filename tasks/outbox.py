@@ -1,0 +1,179 @@
+"""Publishing outbox events to Redis: the actor's, the relay sweep's and the CLI's code.
+
+An event is published to each of its channels with :func:`webapp.realtime.streams.publish`,
+which is idempotent per ``(channel, event_id)``; then its row gets ``published_at`` through
+a guarded UPDATE. Publishing the same event twice therefore changes nothing, and a crash
+between the two steps only means it is published again (same offsets) later.
+"""
+import datetime as dt
+import logging
+
+from dramatiq import Message
+from sqlalchemy import func, select, update
+
+from webapp.events.models import OutboxEvent
+from webapp.realtime import channels, streams
+
+log = logging.getLogger(__name__)
+
+QUEUE = "outbox"
+PUBLISH_ACTOR = "publish_outbox_event"
+#: how many older unpublished events of the same user go out first (see publish_outbox_event)
+PREDECESSOR_LIMIT = 50
+#: after the sweep re-enqueues an event it leaves it alone this long (one message is enough)
+REQUEUE_LEASE_SECONDS = 10
+REQUEUE_LEASE_PREFIX = "absensi:outbox:requeued:"
+
+
+def utcnow_naive():
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def enqueuer(broker):
+    """``enqueue(event_id)``: send the publisher actor's message on *broker*.
+
+    Built from the actor's name rather than the actor object, so that the web node can
+    enqueue without importing (and declaring) the worker's actors.
+    """
+    def enqueue(event_id):
+        return broker.enqueue(Message(
+            queue_name=QUEUE, actor_name=PUBLISH_ACTOR, args=(int(event_id),), kwargs={},
+            options={},
+        ))
+
+    return enqueue
+
+
+def channels_for(event):
+    """Every outbox event so far is an attendance event (``attendance.*``)."""
+    return channels.channels_for_attendance_event(event.user_id)
+
+
+def publish_outbox_event(session_factory, redis, event_id, retention_seconds):
+    """Publish outbox event *event_id* unless it already was; return the ids published.
+
+    Older unpublished events of the same user go out first, so that a user's events (and
+    their order within ``attendances``) follow ``event_id`` even when a retry or the sweep
+    brings them late. A failure on the event itself raises (the actor is retried); one on
+    an older event is only logged, so a stuck predecessor cannot hold back the rest.
+    """
+    with session_factory() as session:
+        event = session.get(OutboxEvent, event_id)
+        if event is None:
+            log.warning("outbox event %s does not exist; nothing to publish", event_id)
+            return []
+        if event.published_at is not None:
+            return []
+        older = session.scalars(
+            select(OutboxEvent)
+            .where(OutboxEvent.user_id == event.user_id, OutboxEvent.published_at.is_(None),
+                   OutboxEvent.id < event.id)
+            .order_by(OutboxEvent.id)
+            .limit(PREDECESSOR_LIMIT)
+        ).all()
+        published = []
+        for row in older:
+            try:
+                if _publish_row(session, redis, row, retention_seconds):
+                    published.append(row.id)
+            except Exception:  # noqa: BLE001 - its own message or the sweep retries it
+                log.warning("could not publish older outbox event %s", row.id, exc_info=True)
+        if _publish_row(session, redis, event, retention_seconds):
+            published.append(event.id)
+        return published
+
+
+def _publish_row(session, redis, event, retention_seconds):
+    """Publish one row and mark it published; True if this call marked it."""
+    ts = event.created_at.replace(tzinfo=dt.timezone.utc).isoformat()
+    try:
+        for channel in channels_for(event):
+            streams.publish(
+                redis, channel, event_id=event.id, event=event.event_type,
+                node_id=event.node_id, ts=ts, data=event.payload,
+                retention_seconds=retention_seconds,
+            )
+    except Exception:
+        session.rollback()
+        _count_failed_attempt(session, event.id)
+        raise
+    marked = session.execute(
+        update(OutboxEvent)
+        .where(OutboxEvent.id == event.id, OutboxEvent.published_at.is_(None))
+        .values(published_at=utcnow_naive(), attempts=OutboxEvent.attempts + 1)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.commit()
+    return bool(marked)
+
+
+def _count_failed_attempt(session, event_id):
+    try:
+        session.execute(
+            update(OutboxEvent).where(OutboxEvent.id == event_id)
+            .values(attempts=OutboxEvent.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+        session.commit()
+    except Exception:  # noqa: BLE001 - only a counter; the publish error is what matters
+        session.rollback()
+        log.warning("could not count a failed attempt of outbox event %s", event_id,
+                    exc_info=True)
+
+
+def sweep_unpublished(session_factory, enqueue, *, min_age_seconds, limit=500, claim=None,
+                      now=None):
+    """Re-enqueue outbox rows still unpublished *min_age_seconds* after they were written.
+
+    Oldest first, at most *limit*. ``claim(event_id) -> bool`` (see :func:`redis_claim`)
+    skips events re-enqueued a moment ago, so that while every worker is down the queue
+    holds one message per event rather than one per sweep. Returns the ids enqueued; an
+    enqueue failure (Redis down) propagates, and the next sweep tries again.
+    """
+    cutoff = (now or utcnow_naive()) - dt.timedelta(seconds=float(min_age_seconds))
+    with session_factory() as session:
+        event_ids = session.scalars(
+            select(OutboxEvent.id)
+            .where(OutboxEvent.published_at.is_(None), OutboxEvent.created_at <= cutoff)
+            .order_by(OutboxEvent.id)
+            .limit(limit)
+        ).all()
+    enqueued = []
+    for event_id in event_ids:
+        if claim is not None and not claim(event_id):
+            continue
+        enqueue(event_id)
+        enqueued.append(event_id)
+    return enqueued
+
+
+def redis_claim(redis, lease_seconds=REQUEUE_LEASE_SECONDS):
+    """A ``claim`` for :func:`sweep_unpublished`: true at most once per event per lease."""
+    def claim(event_id):
+        return bool(redis.set(f"{REQUEUE_LEASE_PREFIX}{event_id}", 1, nx=True, ex=lease_seconds))
+
+    return claim
+
+
+def outbox_status(session_factory, now=None):
+    """``{"unpublished", "published", "oldest_unpublished_id", "oldest_unpublished_age_seconds"}``."""
+    now = now or utcnow_naive()
+    with session_factory() as session:
+        unpublished = session.scalar(
+            select(func.count()).select_from(OutboxEvent)
+            .where(OutboxEvent.published_at.is_(None)))
+        published = session.scalar(
+            select(func.count()).select_from(OutboxEvent)
+            .where(OutboxEvent.published_at.is_not(None)))
+        oldest = session.execute(
+            select(OutboxEvent.id, OutboxEvent.created_at)
+            .where(OutboxEvent.published_at.is_(None))
+            .order_by(OutboxEvent.id).limit(1)
+        ).first()
+    return {
+        "unpublished": unpublished,
+        "published": published,
+        "oldest_unpublished_id": oldest.id if oldest else None,
+        "oldest_unpublished_age_seconds":
+            round((now - oldest.created_at).total_seconds(), 1) if oldest else None,
+    }

@@ -1,0 +1,155 @@
+"""``absensi scheduler``: the periodic jobs, run by APScheduler.
+
+Jobs: the outbox relay sweep (every ``outbox.sweep_interval_seconds``), the ``servers``
+channel monitor (every 2 s), and each branch's end of day (00:05 branch-local, and once at
+start to catch up). Several schedulers may run: each job run first takes a short Redis
+lock (:mod:`tasks.locks`), so only one of them does the work.
+"""
+import logging
+import signal
+import threading
+from zoneinfo import ZoneInfo
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import select
+
+from tasks import locks
+from tasks.broker import make_broker, make_redis_client
+from tasks.end_of_day import close_open_attendances
+from tasks.outbox import enqueuer, redis_claim, sweep_unpublished
+from tasks.servers import announce_node_changes
+from webapp.branches.models import Branch
+from webapp.servers.heartbeats import HeartbeatThread
+
+log = logging.getLogger(__name__)
+
+SERVERS_MONITOR_SECONDS = 2
+END_OF_DAY = {"hour": 0, "minute": 5}
+BRANCH_SYNC_SECONDS = 3600
+END_OF_DAY_LOCK_MS = 60_000
+
+
+class SchedulerJobs:
+    """The job functions and what they need; tests call the jobs directly."""
+
+    def __init__(self, settings, *, session_factory=None, redis=None, enqueue=None):
+        if session_factory is None:
+            from webapp.db import make_engine, make_session_factory
+
+            session_factory = make_session_factory(make_engine(settings))
+        self.settings = settings
+        self.node_id = settings["scheduler.node_id"]
+        self.session_factory = session_factory
+        self.redis = redis if redis is not None else make_redis_client(
+            settings, decode_responses=True)
+        self.enqueue = enqueue or enqueuer(make_broker(settings))
+        self.sweep_interval = float(settings["outbox.sweep_interval_seconds"])
+        self.retention = int(settings["realtime.history_retention_seconds"])
+
+    def relay_sweep(self):
+        """Re-enqueue outbox events still unpublished after ``outbox.sweep_min_age_seconds``."""
+        return locks.exclusive(
+            self.redis, "relay_sweep", self.sweep_interval * 800, sweep_unpublished,
+            self.session_factory, self.enqueue,
+            min_age_seconds=float(self.settings["outbox.sweep_min_age_seconds"]),
+            claim=redis_claim(self.redis),
+        )
+
+    def servers_monitor(self):
+        """Announce ``node.up`` / ``node.down`` on the ``servers`` channel."""
+        return locks.exclusive(
+            self.redis, "servers_monitor", SERVERS_MONITOR_SECONDS * 750, announce_node_changes,
+            self.redis, node_id=self.node_id, retention_seconds=self.retention,
+        )
+
+    def end_of_day(self, branch_codes=None, now=None):
+        """Flag attendances left open on an earlier local day (all branches by default)."""
+        name = "end_of_day:" + (",".join(branch_codes) if branch_codes else "*")
+        return locks.exclusive(
+            self.redis, name, END_OF_DAY_LOCK_MS, close_open_attendances,
+            self.session_factory, self.enqueue, node_id=self.node_id,
+            branch_codes=branch_codes, now=now,
+        )
+
+    def branches(self):
+        with self.session_factory() as session:
+            return [(b.code, b.timezone) for b in session.scalars(select(Branch))]
+
+
+def _logged(name, job):
+    # A job failing every few seconds while Redis or the database is down should say so
+    # in one line, not a traceback each time; the next run simply tries again.
+    def run(*args, **kwargs):
+        try:
+            return job(*args, **kwargs)
+        except Exception as error:  # noqa: BLE001
+            log.warning("%s failed: %s: %s", name, type(error).__name__, error)
+            log.debug("%s failed", name, exc_info=True)
+            return None
+
+    run.__name__ = name
+    return run
+
+
+def sync_branch_jobs(scheduler, jobs):
+    """One end-of-day cron job per branch, in the branch's own timezone."""
+    wanted = {}
+    for code, timezone in jobs.branches():
+        job_id = f"end_of_day:{code}"
+        wanted[job_id] = code
+        scheduler.add_job(
+            _logged(job_id, jobs.end_of_day), CronTrigger(timezone=ZoneInfo(timezone), **END_OF_DAY),
+            args=[[code]], id=job_id, replace_existing=True,
+        )
+    for job in scheduler.get_jobs():
+        if job.id.startswith("end_of_day:") and job.id not in wanted:
+            job.remove()
+
+
+def build_scheduler(jobs):
+    """A BackgroundScheduler with every job; not started."""
+    scheduler = BackgroundScheduler(
+        timezone="UTC",
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
+        executors={"default": {"type": "threadpool", "max_workers": 4}},
+    )
+    scheduler.add_job(_logged("relay_sweep", jobs.relay_sweep), "interval",
+                      seconds=jobs.sweep_interval, id="relay_sweep")
+    scheduler.add_job(_logged("servers_monitor", jobs.servers_monitor), "interval",
+                      seconds=SERVERS_MONITOR_SECONDS, id="servers_monitor")
+    # At start: catch up on days missed while no scheduler ran, then set up the cron jobs
+    # (and refresh them hourly for branches added or moved to another timezone).
+    scheduler.add_job(_logged("end_of_day:catch_up", jobs.end_of_day), id="end_of_day:catch_up")
+    sync = _logged("sync_branch_jobs", sync_branch_jobs)
+    scheduler.add_job(sync, args=[scheduler, jobs], id="sync_branch_jobs:start")
+    scheduler.add_job(sync, "interval", seconds=BRANCH_SYNC_SECONDS, args=[scheduler, jobs],
+                      id="sync_branch_jobs")
+    return scheduler
+
+
+def run(settings, *, stop=None, jobs=None):
+    """Run the scheduler until SIGTERM/SIGINT (or until *stop* is set); return 0."""
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+    jobs = jobs or SchedulerJobs(settings)
+    heartbeat = HeartbeatThread(
+        jobs.redis, node_id=jobs.node_id, role="scheduler",
+        interval=int(settings["heartbeat.interval_seconds"]),
+        ttl=int(settings["heartbeat.ttl_seconds"]),
+    )
+    scheduler = build_scheduler(jobs)
+    heartbeat.start()
+    scheduler.start()
+    log.info("scheduler %s running", jobs.node_id)
+    try:
+        while not stop.wait(1):
+            pass
+    finally:
+        log.info("scheduler %s stopping", jobs.node_id)
+        # Jobs are short and every Redis call times out within 2 s, so waiting is bounded.
+        scheduler.shutdown(wait=True)
+        heartbeat.stop()
+    return 0

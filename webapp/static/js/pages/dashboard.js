@@ -1,0 +1,141 @@
+/*
+ * Admin dashboard (/admin): today's Summary per branch (GET
+ * /api/attendances/today?branch=CODE for each branch; the total is their sum)
+ * and the latest check-ins. Live: the `attendances` channel updates rows,
+ * refetches the touched branch's summary and shows a toast.
+ */
+document.addEventListener("alpine:init", () => {
+  const LIMIT = 50;
+  const COUNT_KEYS = ["employees", "checked_in", "late", "checked_out", "not_checked_in"];
+
+  // "Bali (Denpasar)" -> "Bali": toasts name the city.
+  const city = (code) => Absensi.fmt.branchName(code).replace(/\s*\(.*\)\s*$/, "");
+
+  Alpine.data("dashboardPage", () => ({
+    branches: Absensi.context.branches || [],
+    summaries: {},
+    rows: [],
+    flash: {},
+    loading: true,
+    error: "",
+    updatedAt: "",
+    seq: 0,
+    branchSeq: {},
+    refreshTimers: {},
+    events: new Absensi.EventLog(),
+
+    init() {
+      Absensi.realtime.subscribe("attendances", (att, frame) => this.onEvent(att, frame), {
+        onReload: () => this.load(),
+      });
+      this.load();
+    },
+
+    /** Summary value for a branch code, or the all-branches sum for "". */
+    rawCount(code, key) {
+      if (code) {
+        const s = this.summaries[code];
+        return s ? s[key] : null;
+      }
+      if (!this.branches.length || !this.branches.every((b) => this.summaries[b.code])) return null;
+      return this.branches.reduce((sum, b) => sum + (this.summaries[b.code][key] || 0), 0);
+    },
+
+    count(code, key) {
+      return Absensi.fmt.number(this.rawCount(code, key));
+    },
+
+    percent(code) {
+      const employees = this.rawCount(code, "employees");
+      const present = this.rawCount(code, "checked_in");
+      if (!employees || present === null) return 0;
+      return Math.min(100, Math.round((100 * present) / employees));
+    },
+
+    async load() {
+      const seq = ++this.seq;
+      const started = Date.now();
+      this.loading = true;
+      try {
+        const results = await Promise.all(
+          this.branches.map((b) => Absensi.api.get(Absensi.url("/api/attendances/today", { branch: b.code }))),
+        );
+        if (seq !== this.seq) return;
+        const summaries = {};
+        let rows = [];
+        results.forEach((res, i) => {
+          summaries[this.branches[i].code] = pickCounts(res.summary);
+          rows = rows.concat(res.data || []);
+        });
+        this.summaries = summaries;
+        this.rows = Absensi.attendance.sortByCheckIn(rows).slice(0, LIMIT);
+        this.events.since(started).forEach((att) => this.applyRow(att));
+        this.error = "";
+        this.updatedAt = localTime();
+      } catch (err) {
+        if (seq === this.seq) this.error = "Data dasbor gagal dimuat: " + err.userMessage;
+      } finally {
+        if (seq === this.seq) this.loading = false;
+      }
+    },
+
+    applyRow(att) {
+      // Only today's attendances (branch-local day) belong on this board.
+      if (att.work_date !== Absensi.branchToday(att.branch)) return false;
+      const result = Absensi.attendance.upsert(this.rows, att);
+      this.rows = result.inserted ? Absensi.attendance.sortByCheckIn(result.rows).slice(0, LIMIT) : result.rows;
+      return true;
+    },
+
+    onEvent(att, frame) {
+      this.events.add(att);
+      if (this.applyRow(att)) this.highlight(att.id);
+      this.scheduleSummary(att.branch);
+      const out = frame.event === "attendance.updated" && att.check_out_at;
+      const node = (out ? att.check_out_node : att.check_in_node) || frame.node_id;
+      Absensi.toast(
+        att.user.name + (out ? " absen pulang di " : " absen masuk di ") + city(att.branch) + " (" + node + ")",
+        { kind: out ? "info" : att.status === "late" ? "warning" : "success" },
+      );
+    },
+
+    highlight(id) {
+      this.flash = Object.assign({}, this.flash, { [id]: true });
+      setTimeout(() => {
+        const copy = Object.assign({}, this.flash);
+        delete copy[id];
+        this.flash = copy;
+      }, 2500);
+    },
+
+    // The server owns the Summary rules, so refetch the branch instead of
+    // guessing; a burst of events for one branch costs one request.
+    scheduleSummary(code) {
+      if (!Absensi.branch(code)) return;
+      clearTimeout(this.refreshTimers[code]);
+      this.refreshTimers[code] = setTimeout(() => this.refreshBranch(code), 250);
+    },
+
+    async refreshBranch(code) {
+      const seq = (this.branchSeq[code] = (this.branchSeq[code] || 0) + 1);
+      try {
+        const res = await Absensi.api.get(Absensi.url("/api/attendances/today", { branch: code }));
+        if (seq !== this.branchSeq[code]) return;
+        this.summaries = Object.assign({}, this.summaries, { [code]: pickCounts(res.summary) });
+        (res.data || []).forEach((att) => this.applyRow(att));
+      } catch (err) {
+        // The next event or a manual refresh will try again.
+      }
+    },
+  }));
+
+  function pickCounts(summary) {
+    const out = {};
+    COUNT_KEYS.forEach((k) => (out[k] = summary ? summary[k] || 0 : 0));
+    return out;
+  }
+
+  function localTime() {
+    return new Date().toLocaleTimeString("id-ID", { hour: "2-digit", minute: "2-digit" });
+  }
+});

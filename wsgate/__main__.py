@@ -1,0 +1,3 @@
+from wsgate.app import main
+
+main()

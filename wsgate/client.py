@@ -1,0 +1,131 @@
+"""The outgoing side of one websocket connection.
+
+Frames for a client go through its own bounded queue, drained by its own writer task
+that awaits ``write_message`` (Tornado's flow control). The hub only ever does a
+non-blocking put, so a slow or dead client fills its own queue and is dropped, and
+never delays the others.
+"""
+import asyncio
+import logging
+
+from tornado.websocket import WebSocketClosedError
+
+log = logging.getLogger(__name__)
+
+#: close code for a client that does not read its frames fast enough
+TOO_SLOW = 4008
+
+
+class _Close:
+    """Queue item: close the socket once everything queued before it is written."""
+
+    def __init__(self, code, reason):
+        self.code, self.reason = code, reason
+
+
+class Subscription:
+    """A client's state on one channel.
+
+    While its history is being read, live frames wait in ``pending``; afterwards
+    ``last`` is the newest offset sent, so a frame seen twice (history then live, or a
+    gap fill after a Redis reconnect) reaches the client once.
+    """
+
+    __slots__ = ("last", "pending")
+
+    def __init__(self, *, pending):
+        self.last = None
+        self.pending = [] if pending else None
+
+
+class Client:
+    """Queue, writer task and subscriptions of one websocket (*socket* is its handler)."""
+
+    def __init__(self, socket, *, buffer_size):
+        self.socket = socket
+        self.buffer_size = buffer_size
+        self.subscriptions = {}
+        self.closed = False
+        self._queue = asyncio.Queue(buffer_size)
+        self._writer = asyncio.get_running_loop().create_task(self._drain())
+
+    # -- outgoing frames -------------------------------------------------------------
+    def send(self, text):
+        self._put(text)
+
+    def send_batch(self, texts):
+        """Queue many frames as one item: history replays are written with flow control
+        instead of overflowing the live buffer."""
+        texts = list(texts)
+        if texts:
+            self._put(texts)
+
+    def close_after(self, code, reason):
+        """Close once the frames queued so far (e.g. an error frame) are written."""
+        self._put(_Close(code, reason))
+
+    def drop(self, code, reason):
+        """Close now, dropping whatever is still queued."""
+        if not self.closed:
+            self.closed = True
+            self.socket.close(code, reason)
+
+    def _put(self, item):
+        if self.closed:
+            return
+        try:
+            self._queue.put_nowait(item)
+        except asyncio.QueueFull:
+            log.info("dropping a client that is %d frames behind", self.buffer_size)
+            self.drop(TOO_SLOW, "client too slow")
+
+    async def _drain(self):
+        try:
+            while True:
+                item = await self._queue.get()
+                if isinstance(item, _Close):
+                    self.drop(item.code, item.reason)
+                    return
+                for text in item if isinstance(item, list) else (item,):
+                    await self.socket.write_message(text)
+        except WebSocketClosedError:
+            self.closed = True
+
+    def stop(self):
+        """The socket is gone: forget queued frames and end the writer task."""
+        self.closed = True
+        self._writer.cancel()
+
+    # -- subscriptions ---------------------------------------------------------------
+    def subscribe(self, channel, *, pending):
+        subscription = Subscription(pending=pending)
+        self.subscriptions[channel] = subscription
+        return subscription
+
+    def unsubscribe(self, channel):
+        return self.subscriptions.pop(channel, None) is not None
+
+    def deliver(self, channel, offset, text):
+        """A live frame from the hub (*offset* as a comparable ``(ms, seq)`` tuple)."""
+        subscription = self.subscriptions.get(channel)
+        if subscription is None or self.closed:
+            return
+        if subscription.pending is not None:
+            if len(subscription.pending) >= self.buffer_size:
+                self.drop(TOO_SLOW, "client too slow")
+            else:
+                subscription.pending.append((offset, text))
+            return
+        if subscription.last is None or offset > subscription.last:
+            subscription.last = offset
+            self._put(text)
+
+    def go_live(self, channel, subscription, *, after):
+        """End the history replay of *subscription*: send the live frames that waited
+        meanwhile and are newer than *after* (None: all of them), then pass frames on."""
+        if self.subscriptions.get(channel) is not subscription or subscription.pending is None:
+            return
+        waiting, subscription.pending = subscription.pending, None
+        subscription.last = after
+        for offset, text in waiting:
+            self.deliver(channel, offset, text)

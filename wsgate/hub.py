@@ -1,0 +1,150 @@
+"""One Redis pub/sub subscription per gateway process, fanned out in memory.
+
+Every frame published on :data:`~webapp.realtime.streams.LIVE_PUBSUB_CHANNEL` is parsed
+once and the same text is handed to every client subscribed to its channel.
+
+Pub/sub is fire-and-forget: whatever is published while the subscription is down never
+arrives. So each time the subscription is (re)confirmed -- by our own reconnect loop or
+by redis-py's silent reconnect-and-resubscribe -- the hub reads every channel that has
+subscribers from the stream after the last offset it delivered there (or after the
+start of the previous subscription, for channels that were quiet), and delivers those
+entries first. Clients drop what they already have, so this adds no duplicates.
+"""
+import asyncio
+import json
+import logging
+import time
+
+from redis.exceptions import RedisError
+
+from webapp.realtime import streams
+
+log = logging.getLogger(__name__)
+
+_LAST_SEQ = 2**64 - 1
+#: close code asking a client to reconnect and resubscribe (it then learns recovered:false)
+RESYNC = 1012
+
+
+def _just_before(ms):
+    """The offset right before millisecond *ms*: reading after it returns all of *ms*."""
+    return (ms - 1, _LAST_SEQ)
+
+
+class Hub:
+    """Fan-out of live frames to subscribed clients, with gap filling on reconnect."""
+
+    def __init__(self, redis, *, history_limit=streams.DEFAULT_READ_LIMIT, max_backoff=5.0):
+        self.redis = redis
+        self.history_limit = history_limit
+        self.max_backoff = max_backoff
+        self.clients = set()
+        self.live = asyncio.Event()
+        self._channels = {}
+        self._delivered = {}
+        # Start of the current (or last) pub/sub subscription, in Redis time. Before the
+        # first one, the gateway's own start time stands in (same clock on one host).
+        self._subscribed_since = _just_before(int(time.time() * 1000))
+
+    # -- clients ---------------------------------------------------------------------
+    def attach(self, client):
+        self.clients.add(client)
+
+    def detach(self, client):
+        self.clients.discard(client)
+        for channel in client.subscriptions:
+            self.remove(channel, client)
+
+    def add(self, channel, client):
+        self._channels.setdefault(channel, set()).add(client)
+
+    def remove(self, channel, client):
+        subscribers = self._channels.get(channel)
+        if subscribers is not None:
+            subscribers.discard(client)
+            if not subscribers:
+                del self._channels[channel]
+
+    def close_all(self, code, reason):
+        for client in list(self.clients):
+            client.drop(code, reason)
+
+    async def read_since(self, channel, since):
+        """``(recovered, entries)`` of *channel* after *since* (see :mod:`streams`)."""
+        return await streams.aread_since(self.redis, channel, since, self.history_limit)
+
+    # -- fan-out ---------------------------------------------------------------------
+    def dispatch(self, channel, offset, text):
+        """Hand one event frame to *channel*'s subscribers, unless already delivered."""
+        last = self._delivered.get(channel)
+        if last is not None and offset <= last:
+            return
+        self._delivered[channel] = offset
+        for client in list(self._channels.get(channel, ())):
+            client.deliver(channel, offset, text)
+
+    def _on_message(self, text):
+        try:
+            frame = json.loads(text)
+            channel, offset = frame["channel"], streams.parse_offset(frame["offset"])
+        except (ValueError, TypeError, KeyError):
+            log.warning("ignoring a malformed live frame: %.200r", text)
+            return
+        self.dispatch(channel, offset, text)
+
+    async def run(self):
+        """Keep the pub/sub subscription up for ever, reconnecting with backoff."""
+        delay = 0.1
+        while True:
+            pubsub = self.redis.pubsub()
+            try:
+                await pubsub.subscribe(streams.LIVE_PUBSUB_CHANNEL)
+                while True:
+                    message = await pubsub.get_message(timeout=None)
+                    if message is None:
+                        continue
+                    if message["type"] == "subscribe":
+                        await self._on_subscribed()
+                        delay = 0.1
+                    elif message["type"] == "message":
+                        self._on_message(message["data"])
+            except (RedisError, OSError) as exc:
+                self.live.clear()
+                log.warning("Redis pub/sub lost (%s); retrying in %.1f s", exc, delay)
+            finally:
+                await self._close_quietly(pubsub)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.max_backoff)
+
+    @staticmethod
+    async def _close_quietly(pubsub):
+        try:
+            await pubsub.aclose()
+        except (RedisError, OSError):
+            pass
+
+    async def _on_subscribed(self):
+        seconds, micros = await self.redis.time()
+        started = _just_before(seconds * 1000 + micros // 1000)
+        for channel in list(self._channels):
+            cursor = max(self._delivered.get(channel, self._subscribed_since),
+                         self._subscribed_since)
+            await self._fill_gap(channel, cursor)
+        # only now: if filling failed, the next attempt starts from the old cursor again
+        self._subscribed_since = started
+        self.live.set()
+        log.info("subscribed to %s", streams.LIVE_PUBSUB_CHANNEL)
+
+    async def _fill_gap(self, channel, cursor):
+        history = await streams.aread_history(
+            self.redis, channel, streams.format_offset(cursor), self.history_limit
+        )
+        for entry in history.entries:
+            self.dispatch(channel, streams.parse_offset(entry.offset), entry.frame)
+        lost_stream = not history.exists and channel in self._delivered
+        if history.gap_lost or lost_stream:
+            # events these clients never got are gone from Redis: make them reconnect,
+            # resubscribe with their offset, get recovered:false and reload over HTTP
+            log.warning("history of %s lost during a Redis outage; resyncing", channel)
+            for client in list(self._channels.get(channel, ())):
+                client.drop(RESYNC, "history lost, resubscribe")
