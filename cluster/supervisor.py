@@ -49,7 +49,7 @@ class Supervisor:
     def pid(self, name):
         return self.processes[name].pid if self.alive(name) else None
 
-    def signal(self, name, sig):
+    def send(self, name, sig):
         """Send *sig* to the entry's whole process group (a gunicorn arbiter and its workers)."""
         process = self.processes.get(name)
         if process is None:
@@ -62,7 +62,7 @@ class Supervisor:
     def kill(self, name, sig=signal.SIGKILL):
         """Hard stop (fault tests): the node vanishes mid-request, as in a crash."""
         self._stopped.add(name)
-        self.signal(name, sig)
+        self.send(name, sig)
         self._reap(name, timeout=15)
 
     def stop(self, name, timeout=20):
@@ -70,9 +70,9 @@ class Supervisor:
         if name not in self.processes:
             return
         self._stopped.add(name)
-        self.signal(name, signal.SIGTERM)
+        self.send(name, signal.SIGTERM)
         if not self._reap(name, timeout=timeout):
-            self.signal(name, signal.SIGKILL)
+            self.send(name, signal.SIGKILL)
             self._reap(name, timeout=10)
 
     def restart(self, name, timeout=20):
@@ -88,11 +88,11 @@ class Supervisor:
         names = list(reversed(list(self.processes)))
         self._stopped.update(names)
         for name in names:
-            self.signal(name, signal.SIGTERM)
+            self.send(name, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         for name in names:
             if not self._reap(name, timeout=max(0.1, deadline - time.monotonic())):
-                self.signal(name, signal.SIGKILL)
+                self.send(name, signal.SIGKILL)
                 self._reap(name, timeout=10)
 
     def exited(self):

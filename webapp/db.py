@@ -25,17 +25,26 @@ def make_engine(settings):
     engine = create_engine(url, **options)
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
     return engine
 
 
 def _sqlite_pragmas(dbapi_connection, _record):
     # Four web nodes share one SQLite file in `make run`: WAL lets readers and one
     # writer work at once, busy_timeout makes writers queue instead of failing.
+    # pysqlite's own transaction handling breaks SAVEPOINTs: we emit BEGIN ourselves.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_begin_immediate(connection):
+    # Take the write lock up front: a deferred transaction that reads, then writes after
+    # another process committed, fails at once with SQLITE_BUSY instead of waiting.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_session_factory(engine):

@@ -32,7 +32,7 @@ DEDUPE_GRACE_SECONDS = 24 * 3600
 DEFAULT_READ_LIMIT = 10000
 
 _MAX_PART = 2**64 - 1
-_OFFSET = re.compile(r"^([0-9]{1,20})(?:-([0-9]{1,20}))?$")
+_OFFSET = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
 
 _PUBLISH = """
 local offset = redis.call('GET', KEYS[2])
@@ -112,7 +112,7 @@ def stream_key(channel):
 
 def parse_offset(offset):
     """``"ms-seq"`` (or bare ``"ms"``, meaning ``ms-0``) -> ``(ms, seq)``; ValueError if invalid."""
-    match = _OFFSET.match(offset) if isinstance(offset, str) else None
+    match = _OFFSET.fullmatch(offset) if isinstance(offset, str) else None
     if not match:
         raise ValueError(f"not a stream offset: {offset!r}")
     parts = (int(match.group(1)), int(match.group(2) or 0))

@@ -84,6 +84,8 @@ class HeartbeatThread(threading.Thread):
             self._stopped.wait(self.interval)
 
     def stop(self):
+        if self._stopped.is_set():
+            return
         self._stopped.set()
         try:
             stop(self.redis, self.fields["node_id"])

@@ -156,7 +156,7 @@ document.addEventListener("alpine:init", () => {
         if (seq !== this.seq) return;
         const fields = Object.keys(err.fields || {});
         this.error = fields.length
-          ? fields.map((f) => Absensi.messages.field(f, err.fields[f])).join(". ")
+          ? fields.map((f) => (Absensi.messages.fieldLabels[f] || f) + ": " + Absensi.messages.field(f, err.fields[f])).join(" ")
           : err.userMessage;
       } finally {
         if (seq === this.seq) this.loading = false;

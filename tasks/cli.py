@@ -1,0 +1,137 @@
+"""``absensi`` subcommands of this package: worker, scheduler, dlq, outbox.
+
+:func:`register` adds them to the ``absensi`` argparse CLI (``webapp/cli.py``); each handler
+is called as ``handler(args, settings)`` and returns the exit code.
+"""
+import json
+import os
+from pathlib import Path
+
+WORKER_SHUTDOWN_TIMEOUT_MS = 20_000
+
+
+def cmd_worker(args, settings):
+    """Run ``dramatiq tasks.broker:setup tasks.actors`` in this process."""
+    from dramatiq.cli import main as dramatiq_main, make_argument_parser
+
+    if getattr(args, "config", None):
+        # The worker processes load their settings themselves (load_settings() in
+        # tasks.broker.setup); this is how they learn which ini file -c named.
+        os.environ["ABSENSI_CONFIG"] = str(Path(args.config).resolve())
+    argv = ["tasks.broker:setup", "tasks.actors",
+            "--processes", str(args.processes), "--threads", str(args.threads),
+            "--worker-shutdown-timeout", str(WORKER_SHUTDOWN_TIMEOUT_MS)]
+    return dramatiq_main(make_argument_parser().parse_args(argv))
+
+
+def cmd_scheduler(args, settings):
+    import logging
+
+    from tasks.scheduler import run
+
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)-5.5s [%(name)s] %(message)s")
+    return run(settings)
+
+
+def cmd_dlq_list(args, settings):
+    from tasks.broker import make_broker
+    from tasks.dlq import dead_letters
+
+    rows = [
+        {"message_id": d.message_id, "actor": d.actor,
+         "args": json.dumps(list(d.args) + ([d.kwargs] if d.kwargs else [])),
+         "failed_at": d.failed_at.isoformat(timespec="seconds"), "error": d.error}
+        for d in dead_letters(make_broker(settings))
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    elif rows:
+        _print_table(rows, ["message_id", "actor", "args", "failed_at", "error"])
+    else:
+        print("dead-letter queue is empty")
+    return 0
+
+
+def cmd_dlq_requeue(args, settings):
+    from tasks.broker import make_broker
+    from tasks.dlq import requeue
+
+    requeued = requeue(make_broker(settings), None if args.all else args.message_ids)
+    for message_id in requeued:
+        print(f"requeued {message_id}")
+    missing = set() if args.all else set(args.message_ids) - set(requeued)
+    for message_id in sorted(missing):
+        print(f"not in the dead-letter queue: {message_id}")
+    print(f"{len(requeued)} message(s) requeued")
+    return 1 if missing else 0
+
+
+def cmd_outbox_status(args, settings):
+    from tasks.outbox import outbox_status
+
+    status = outbox_status(_session_factory(settings))
+    if args.json:
+        print(json.dumps(status))
+    else:
+        age = status["oldest_unpublished_age_seconds"]
+        print(f"unpublished: {status['unpublished']}")
+        print(f"published:   {status['published']}")
+        print("oldest unpublished: " + (
+            f"event {status['oldest_unpublished_id']}, {age} s old" if age is not None else "-"))
+    return 0
+
+
+def cmd_outbox_sweep(args, settings):
+    from tasks.broker import make_broker
+    from tasks.outbox import enqueuer, sweep_unpublished
+
+    enqueued = sweep_unpublished(_session_factory(settings), enqueuer(make_broker(settings)),
+                                 min_age_seconds=args.min_age)
+    print(f"{len(enqueued)} unpublished event(s) enqueued")
+    return 0
+
+
+def _session_factory(settings):
+    from webapp.db import make_engine, make_session_factory
+
+    return make_session_factory(make_engine(settings))
+
+
+def _print_table(rows, columns):
+    widths = [max(len(c), *(len(str(r[c])) for r in rows)) for c in columns]
+    print("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip())
+    for row in rows:
+        print("  ".join(str(row[c]).ljust(w) for c, w in zip(columns, widths)).rstrip())
+
+
+def register(subparsers):
+    """Add ``worker``, ``scheduler``, ``dlq`` and ``outbox`` to the ``absensi`` CLI."""
+    worker = subparsers.add_parser("worker", help="run the Dramatiq worker (outbox publisher)")
+    worker.add_argument("--processes", "-p", type=int, default=1, help="worker processes")
+    worker.add_argument("--threads", "-t", type=int, default=4, help="threads per process")
+    worker.set_defaults(handler=cmd_worker)
+
+    subparsers.add_parser(
+        "scheduler", help="run the periodic jobs (relay sweep, servers monitor, end of day)",
+    ).set_defaults(handler=cmd_scheduler)
+
+    dlq = subparsers.add_parser("dlq", help="dead-letter queue").add_subparsers(
+        dest="dlq_command", required=True)
+    listing = dlq.add_parser("list", help="table of dead-lettered messages")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=cmd_dlq_list)
+    again = dlq.add_parser("requeue", help="send dead-lettered messages back to their queue")
+    which = again.add_mutually_exclusive_group(required=True)
+    which.add_argument("--all", action="store_true", help="every dead-lettered message")
+    which.add_argument("message_ids", nargs="*", default=[], metavar="MESSAGE_ID")
+    again.set_defaults(handler=cmd_dlq_requeue)
+
+    outbox = subparsers.add_parser("outbox", help="transactional outbox").add_subparsers(
+        dest="outbox_command", required=True)
+    status = outbox.add_parser("status", help="unpublished/published counts, oldest pending")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(handler=cmd_outbox_status)
+    sweep = outbox.add_parser("sweep", help="enqueue every unpublished event now")
+    sweep.add_argument("--min-age", type=float, default=0.0, metavar="SECONDS")
+    sweep.set_defaults(handler=cmd_outbox_sweep)

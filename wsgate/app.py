@@ -1,0 +1,124 @@
+"""Composition and lifecycle of a gateway process.
+
+``python -m wsgate`` (or :func:`main`) reads the settings, listens on
+``gateway.host:gateway.port``, keeps the hub subscribed to Redis, beats every
+``heartbeat.interval_seconds``, and on SIGTERM/SIGINT stops accepting, closes every
+client with 1001 (going away), removes its heartbeat and returns.
+"""
+import asyncio
+import functools
+import logging
+import signal
+
+import redis.asyncio
+import tornado.web
+from redis.exceptions import RedisError
+
+from webapp.redis import make_redis
+from webapp.servers import heartbeats
+from webapp.settings import load_settings
+from wsgate.handlers import HealthHandler, RealtimeSocket
+from wsgate.hub import Hub
+
+log = logging.getLogger(__name__)
+
+# Pings keep idle sockets open through nginx (proxy_read_timeout 60 s by default) and
+# find dead peers; client frames are tiny, so anything big is abuse.
+PING_INTERVAL_SECONDS = 20
+PING_TIMEOUT_SECONDS = 20
+MAX_MESSAGE_SIZE = 64 * 1024
+#: how long a shutdown waits for clients to answer the close frame
+SHUTDOWN_GRACE_SECONDS = 3
+
+
+def make_app(settings, hub):
+    """The Tornado application; every handler gets its dependencies from here."""
+    return tornado.web.Application(
+        [
+            (r"/ws", RealtimeSocket, {"hub": hub, "settings": settings}),
+            (r"/healthz", HealthHandler, {"hub": hub, "node_id": settings["gateway.node_id"]}),
+        ],
+        websocket_ping_interval=PING_INTERVAL_SECONDS,
+        websocket_ping_timeout=PING_TIMEOUT_SECONDS,
+        websocket_max_message_size=MAX_MESSAGE_SIZE,
+    )
+
+
+def make_async_redis(settings):
+    # No socket_timeout: the pub/sub read waits for as long as nothing is published.
+    return redis.asyncio.Redis.from_url(
+        settings["redis.url"], decode_responses=True, socket_connect_timeout=2,
+        socket_keepalive=True, health_check_interval=30,
+    )
+
+
+async def _beat_forever(settings, sync_redis, hub, started_at):
+    beat = functools.partial(
+        heartbeats.beat, sync_redis, node_id=settings["gateway.node_id"], role="gateway",
+        started_at=started_at, ttl_seconds=int(settings["heartbeat.ttl_seconds"]),
+    )
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            # redis-py's sync client, off the event loop
+            await loop.run_in_executor(None, functools.partial(
+                beat, extra={"connections": len(hub.clients)}))
+        except (RedisError, OSError) as exc:
+            log.warning("heartbeat failed: %s", exc)
+        await asyncio.sleep(float(settings["heartbeat.interval_seconds"]))
+
+
+async def _wait_until_empty(hub, timeout):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while hub.clients and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+
+
+async def _cancel(*tasks):
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def serve(settings, stop=None):
+    """Run a gateway until *stop* (an :class:`asyncio.Event`, else SIGTERM/SIGINT) is set."""
+    loop = asyncio.get_running_loop()
+    if stop is None:
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+    async_redis, sync_redis = make_async_redis(settings), make_redis(settings)
+    node_id = settings["gateway.node_id"]
+    hub = Hub(async_redis)
+    server = make_app(settings, hub).listen(
+        int(settings["gateway.port"]), address=settings["gateway.host"], xheaders=True
+    )
+    tasks = [
+        loop.create_task(hub.run(), name="hub"),
+        loop.create_task(_beat_forever(settings, sync_redis, hub, heartbeats.utc_now_iso()),
+                         name="heartbeat"),
+    ]
+    log.info("gateway %s listening on %s:%s", node_id, settings["gateway.host"],
+             settings["gateway.port"])
+    await stop.wait()
+
+    log.info("gateway %s shutting down", node_id)
+    server.stop()
+    hub.close_all(1001, "going away")
+    await _wait_until_empty(hub, SHUTDOWN_GRACE_SECONDS)
+    await _cancel(*tasks)
+    try:
+        await asyncio.wait_for(
+            loop.run_in_executor(None, heartbeats.stop, sync_redis, node_id), timeout=3)
+    except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        log.warning("could not remove the heartbeat: %s", exc)
+    await async_redis.aclose()
+    sync_redis.close()
+
+
+def main():
+    """Entry point of ``python -m wsgate`` and ``absensi gateway``."""
+    logging.basicConfig(level=logging.INFO,
+                        format="%(asctime)s %(levelname)-5.5s [%(name)s] %(message)s")
+    asyncio.run(serve(load_settings()))
