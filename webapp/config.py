@@ -9,6 +9,7 @@ def configure(settings=None):
     settings = apply_environment(settings or {})
     config = Configurator(settings=settings)
     config.include("pyramid_jinja2")  # HTML pages (Bahasa Indonesia)
+    config.add_jinja2_search_path("webapp:templates", name=".jinja2")
     config.include("webapp.clock")  # request.now, pinned by tests
     config.include("webapp.db")  # engine, request.dbsession, one transaction per request
     config.include("webapp.redis")  # shared pool: sessions, throttling, heartbeats

@@ -1,0 +1,62 @@
+"""The HTML shells render, carry the hooks the live scripts need, and respect roles."""
+import pytest
+
+from tests.factories import login
+
+ADMIN_PAGES = {
+    "/admin": ["latest-checkins", "summary-total", "realtime-status"],
+    "/admin/riwayat": ["tab-today", "tab-history", "today-table", "history-new-badge"],
+    "/admin/karyawan": ["Karyawan"],
+    "/admin/server": ["servers-table"],
+}
+
+
+def test_login_page_is_indonesian(app):
+    page = app.get("/login")
+    assert page.content_type == "text/html"
+    assert 'lang="id"' in page.text
+    for text in ("login-form", "login-email", "login-password", "Masuk"):
+        assert text in page.text
+
+
+def test_pages_need_login(app):
+    response = app.get("/absen", status=302)
+    assert "/login?next=%2Fabsen" in response.location
+    assert "/login" in app.get("/", status=302).location
+
+
+def test_employee_page(app, factory):
+    login(app, factory.user(name="Budi"))
+    page = app.get("/absen")
+    for text in ("Absen Masuk", "Absen Pulang", "btn-check-in", "btn-check-out", "today-status",
+                 "Budi", 'name="csrf-token"', "app-node-1"):
+        assert text in page.text
+    assert "/absen" in app.get("/", status=302).location
+    app.get("/login", status=302)
+
+
+@pytest.mark.parametrize("path", sorted(ADMIN_PAGES))
+def test_admin_pages(app, factory, path):
+    login(app, factory.admin())
+    page = app.get(path)
+    for text in ADMIN_PAGES[path]:
+        assert text in page.text, text
+
+
+@pytest.mark.parametrize("path", sorted(ADMIN_PAGES))
+def test_employees_cannot_open_admin_pages(app, factory, path):
+    login(app, factory.user())
+    app.get(path, status=403)
+
+
+def test_static_assets_are_vendored(app):
+    assert app.get("/static/vendor/alpine.min.js").content_length > 10_000
+    assert "connect" in app.get("/static/js/realtime.js").text
+
+
+def test_secure_cookie_flag_is_configurable(make_app, factory):
+    app = make_app(session__cookie_secure="true")
+    user = factory.user()
+    response = app.post_json("/api/login", {"email": user["email"], "password": user["password"]})
+    assert "secure" in response.headers["Set-Cookie"].lower()
+    assert "samesite=lax" in response.headers["Set-Cookie"].lower()
