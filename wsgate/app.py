@@ -115,6 +115,7 @@ async def serve(settings, stop=None):
         log.warning("could not remove the heartbeat: %s", exc)
     await async_redis.aclose()
     sync_redis.close()
+    log.info("gateway %s stopped", node_id)
 
 
 def main():

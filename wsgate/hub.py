@@ -39,7 +39,6 @@ class Hub:
         self.history_limit = history_limit
         self.max_backoff = max_backoff
         self.clients = set()
-        self.live = asyncio.Event()
         self._channels = {}
         self._delivered = {}
         # Start of the current (or last) pub/sub subscription, in Redis time. Before the
@@ -109,8 +108,7 @@ class Hub:
                     elif message["type"] == "message":
                         self._on_message(message["data"])
             except (RedisError, OSError) as exc:
-                self.live.clear()
-                log.warning("Redis pub/sub lost (%s); retrying in %.1f s", exc, delay)
+                log.warning("Redis pub/sub unavailable (%s); retrying in %.1f s", exc, delay)
             finally:
                 await self._close_quietly(pubsub)
             await asyncio.sleep(delay)
@@ -132,7 +130,6 @@ class Hub:
             await self._fill_gap(channel, cursor)
         # only now: if filling failed, the next attempt starts from the old cursor again
         self._subscribed_since = started
-        self.live.set()
         log.info("subscribed to %s", streams.LIVE_PUBSUB_CHANNEL)
 
     async def _fill_gap(self, channel, cursor):
@@ -142,6 +139,9 @@ class Hub:
         for entry in history.entries:
             self.dispatch(channel, streams.parse_offset(entry.offset), entry.frame)
         lost_stream = not history.exists and channel in self._delivered
+        if lost_stream:
+            # a new history starts from scratch; its offsets owe nothing to the old ones
+            del self._delivered[channel]
         if history.gap_lost or lost_stream:
             # events these clients never got are gone from Redis: make them reconnect,
             # resubscribe with their offset, get recovered:false and reload over HTTP

@@ -1,0 +1,509 @@
+"""The websocket gateway (``python -m wsgate``) as a real process on a real Redis."""
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import websocket
+
+from cluster.servers import RedisServer, free_port, wait_until
+from webapp.realtime import streams, tokens
+from webapp.servers import heartbeats
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+SECRET = "gateway-test-secret-that-is-long-enough-for-checks"
+RETENTION = 3600
+EMPLOYEE_ID, OTHER_ID, ADMIN_ID = 7, 8, 1
+RECV_TIMEOUT = 5
+
+
+class Gateway:
+    """One ``python -m wsgate`` child process on a free loopback port."""
+
+    def __init__(self, redis_url, workdir, node_id="gateway-test"):
+        self.redis_url, self.node_id = redis_url, node_id
+        self.port = free_port()
+        self.log_path = Path(workdir) / f"{node_id}-{self.port}.log"
+        self.config = Path(workdir) / f"{node_id}.ini"
+        # a short auth timeout and heartbeat, so the tests about them are quick
+        self.config.write_text(
+            "[app:main]\nuse = egg:absensi\n"
+            "gateway.auth_timeout_seconds = 1\nheartbeat.interval_seconds = 1\n"
+        )
+        self.process = None
+
+    @property
+    def url(self):
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def start(self):
+        env = dict(os.environ, REDIS_URL=self.redis_url, SECRET_KEY=SECRET,
+                   GATEWAY_PORT=str(self.port), GATEWAY_ID=self.node_id,
+                   ABSENSI_CONFIG=str(self.config), PYTHONUNBUFFERED="1")
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "wsgate"], cwd=REPO, env=env, stdout=log,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )
+        wait_until(lambda: self.subscribed_count() >= 1 or self.process.poll() is not None,
+                   timeout=20, what="gateway")
+        assert self.process.poll() is None, self.log()
+        return self
+
+    def subscribed_count(self):
+        return self.log().count("subscribed to absensi:live")
+
+    def log(self):
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def health(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=5) as resp:
+            return resp.status, json.loads(resp.read())
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+@pytest.fixture()
+def start_gateway(redis_server, tmp_path):
+    """``start_gateway(redis_url=None, node_id=...)`` -> a running :class:`Gateway`."""
+    gateways = []
+
+    def start(redis_url=None, node_id="gateway-test"):
+        gateway = Gateway(redis_url or redis_server.url, tmp_path, node_id)
+        gateways.append(gateway)
+        return gateway.start()
+
+    yield start
+    for gateway in gateways:
+        gateway.stop()
+
+
+@pytest.fixture()
+def gateway(start_gateway, redis_client):
+    return start_gateway()
+
+
+@pytest.fixture()
+def sockets():
+    """``connect(url, **options)`` -> a websocket-client connection closed after the test."""
+    opened = []
+
+    def connect(url, **options):
+        ws = websocket.create_connection(url, timeout=RECV_TIMEOUT, **options)
+        opened.append(ws)
+        return ws
+
+    yield connect
+    for ws in opened:
+        ws.close(timeout=1)
+
+
+def token(user_id=ADMIN_ID, role="admin", ttl=60, secret=SECRET):
+    return tokens.issue(secret, user_id=user_id, role=role, ttl_seconds=ttl)[0]
+
+
+def send(ws, **frame):
+    ws.send(json.dumps(frame))
+
+
+def recv(ws):
+    return json.loads(ws.recv())
+
+
+def authenticated(connect, gateway, **claims):
+    ws = connect(gateway.url)
+    send(ws, op="auth", token=token(**claims))
+    assert recv(ws)["op"] == "ready"
+    return ws
+
+
+def subscribe(ws, channel, since=None):
+    send(ws, op="subscribe", channel=channel, **({"since": since} if since else {}))
+    reply = recv(ws)
+    assert reply["op"] == "subscribed" and reply["channel"] == channel, reply
+    return reply
+
+
+def close_code(ws, deadline_seconds=RECV_TIMEOUT):
+    """Read (and discard) frames until the server's close frame; return its code."""
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline:
+        opcode, frame = ws.recv_data_frame(True)
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            return struct.unpack("!H", frame.data[:2])[0]
+    raise AssertionError("no close frame in time")
+
+
+def publish(client, event_id, channel="attendances", retention=RETENTION, size=0):
+    data = {"id": event_id, "user": {"id": EMPLOYEE_ID, "name": "Budi"}, "branch": "JKT",
+            "note": "x" * size or None}
+    return streams.publish(
+        client, channel, event_id=event_id, event="attendance.created",
+        node_id="app-node-2", ts="2026-01-05T08:01:00+07:00", data=data,
+        retention_seconds=retention,
+    )
+
+
+def event_ids(frames):
+    return [frame["event_id"] for frame in frames]
+
+
+# -- authentication ------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad_token", [
+    "not-a-token", token(ttl=-5), token(secret="another-secret"), None,
+], ids=["malformed", "expired", "wrong-secret", "missing"])
+def test_a_bad_token_is_refused_and_the_socket_closed(gateway, sockets, bad_token):
+    # Given
+    ws = sockets(gateway.url)
+
+    # When
+    send(ws, op="auth", token=bad_token)
+
+    # Then
+    reply = recv(ws)
+    assert (reply["op"], reply["code"]) == ("error", "unauthenticated")
+    assert close_code(ws) == 4001
+
+
+def test_anything_before_auth_is_refused_and_closes(gateway, sockets):
+    # Given
+    ws = sockets(gateway.url)
+
+    # When a client subscribes without authenticating first
+    send(ws, op="subscribe", channel="attendances")
+
+    # Then
+    assert recv(ws)["code"] == "unauthenticated"
+    assert close_code(ws) == 4001
+
+
+def test_a_silent_client_is_closed_after_the_auth_timeout(gateway, sockets):
+    # Given
+    ws = sockets(gateway.url)
+    started = time.monotonic()
+
+    # When nothing is sent / Then
+    assert recv(ws)["code"] == "unauthenticated"
+    assert close_code(ws) == 4001
+    assert 0.8 < time.monotonic() - started < 4
+
+
+def test_auth_answers_ready_with_the_default_channels(gateway, sockets):
+    # Given
+    admin, employee = sockets(gateway.url), sockets(gateway.url)
+
+    # When
+    send(admin, op="auth", token=token())
+    send(employee, op="auth", token=token(EMPLOYEE_ID, "employee"))
+
+    # Then
+    assert recv(admin) == {"op": "ready", "channels": ["attendances", "servers", "user.1"]}
+    assert recv(employee) == {"op": "ready", "channels": ["user.7"]}
+
+
+def test_a_foreign_origin_is_refused_but_the_site_and_same_host_are_not(gateway, sockets):
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        sockets(gateway.url, origin="http://evil.example")
+    assert refused.value.status_code == 403
+    assert sockets(gateway.url, origin="http://localhost:8000").connected
+    assert sockets(gateway.url, origin=f"http://127.0.0.1:{gateway.port}").connected
+
+
+# -- authorisation and bad requests --------------------------------------------------
+
+def test_an_employee_may_not_subscribe_to_others_channels(gateway, sockets, redis_client):
+    # Given
+    ws = authenticated(sockets, gateway, user_id=EMPLOYEE_ID, role="employee")
+
+    # When / Then
+    for channel in ("attendances", "servers", f"user.{OTHER_ID}"):
+        send(ws, op="subscribe", channel=channel)
+        assert recv(ws)["code"] == "forbidden"
+    # and the socket stays usable
+    assert subscribe(ws, f"user.{EMPLOYEE_ID}") == {
+        "op": "subscribed", "channel": "user.7", "recovered": False}
+    publish(redis_client, 1, channel=f"user.{OTHER_ID}")
+    offset = publish(redis_client, 2, channel=f"user.{EMPLOYEE_ID}")
+    assert recv(ws)["offset"] == offset
+
+
+@pytest.mark.parametrize("frame", [
+    "not json", "[1, 2]", '{"channel": "attendances"}', '{"op": "dance"}',
+    '{"op": "auth", "token": "again"}',
+    '{"op": "subscribe", "channel": "everyone"}', '{"op": "subscribe"}',
+    '{"op": "subscribe", "channel": "user.0"}',
+    '{"op": "subscribe", "channel": "attendances", "since": "yesterday"}',
+    '{"op": "subscribe", "channel": "attendances", "since": 12}',
+    '{"op": "unsubscribe", "channel": 5}',
+])
+def test_a_bad_request_is_answered_and_the_socket_stays_open(gateway, sockets, frame):
+    # Given
+    ws = authenticated(sockets, gateway)
+
+    # When
+    ws.send(frame)
+
+    # Then
+    reply = recv(ws)
+    assert reply["op"] == "error" and reply["code"] == "bad_request", reply
+    assert reply["message"]
+    assert subscribe(ws, "attendances")["recovered"] is False
+
+
+# -- live events and recovery --------------------------------------------------------
+
+def test_a_published_event_reaches_subscribers_of_its_channel(gateway, sockets, redis_client):
+    # Given
+    admin = authenticated(sockets, gateway)
+    subscribe(admin, "attendances")
+
+    # When
+    offset = publish(redis_client, 41)
+
+    # Then the frame is exactly the contract's
+    assert recv(admin) == {
+        "op": "event", "channel": "attendances", "offset": offset, "event_id": 41,
+        "event": "attendance.created", "node_id": "app-node-2",
+        "ts": "2026-01-05T08:01:00+07:00",
+        "data": {"id": 41, "user": {"id": 7, "name": "Budi"}, "branch": "JKT", "note": None},
+    }
+
+
+def test_unsubscribe_stops_the_events_of_that_channel(gateway, sockets, redis_client):
+    # Given
+    admin = authenticated(sockets, gateway)
+    subscribe(admin, "attendances")
+    subscribe(admin, "user.7")
+
+    # When
+    send(admin, op="unsubscribe", channel="attendances")
+    publish(redis_client, 1, channel="attendances")
+    publish(redis_client, 2, channel="user.7")
+
+    # Then
+    assert recv(admin)["event_id"] == 2
+
+
+def test_a_client_coming_back_recovers_what_it_missed_in_order(
+        gateway, sockets, redis_client):
+    # Given a client that saw event 1 and then lost its connection
+    ws = authenticated(sockets, gateway)
+    subscribe(ws, "attendances")
+    publish(redis_client, 1)
+    seen = recv(ws)["offset"]
+    ws.close()
+
+    # When events 2..5 are published while it is away, and it comes back
+    missed = [publish(redis_client, event_id) for event_id in range(2, 6)]
+    ws = authenticated(sockets, gateway)
+    reply = subscribe(ws, "attendances", since=seen)
+    replayed = [recv(ws) for _ in missed]
+    live = publish(redis_client, 6)
+
+    # Then
+    assert reply["recovered"] is True
+    assert [frame["offset"] for frame in replayed] == missed
+    assert event_ids(replayed) == [2, 3, 4, 5]
+    assert recv(ws)["offset"] == live
+
+
+def test_recovery_while_events_keep_coming_has_no_gap_and_no_duplicate(
+        gateway, sockets, redis_client, redis_server):
+    # Given a publisher that is busy while the client resubscribes
+    seen = publish(redis_client, 1)
+    done = threading.Event()
+
+    def keep_publishing():
+        import redis as redis_py
+        client = redis_py.Redis.from_url(redis_server.url, decode_responses=True)
+        for event_id in range(2, 302):
+            publish(client, event_id)
+        client.close()
+        done.set()
+
+    ws = authenticated(sockets, gateway)
+    publisher = threading.Thread(target=keep_publishing, daemon=True)
+    publisher.start()
+
+    # When
+    time.sleep(0.02)
+    reply = subscribe(ws, "attendances", since=seen)
+    frames = [recv(ws) for _ in range(300)]
+    publisher.join(timeout=30)
+
+    # Then every event after the offset arrives once, in order
+    assert done.is_set()
+    assert reply["recovered"] is True
+    assert event_ids(frames) == list(range(2, 302))
+
+
+def test_beyond_the_retention_recovered_is_false(gateway, sockets, redis_client):
+    # Given a client that saw event 1; event 2 expires before it comes back
+    seen, _ = publish(redis_client, 1, retention=1), publish(redis_client, 2, retention=1)
+    time.sleep(1.1)
+    kept = publish(redis_client, 3, retention=1)
+
+    # When
+    ws = authenticated(sockets, gateway)
+    reply = subscribe(ws, "attendances", since=seen)
+
+    # Then it must reload over HTTP (what is still retained follows anyway)
+    assert reply["recovered"] is False
+    assert recv(ws)["offset"] == kept
+
+
+def test_two_gateways_both_deliver_one_publish(start_gateway, redis_client, sockets):
+    # Given a client on each of two gateways
+    first, second = start_gateway(node_id="gateway-1"), start_gateway(node_id="gateway-2")
+    clients = [authenticated(sockets, gw) for gw in (first, second)]
+    for ws in clients:
+        subscribe(ws, "attendances")
+
+    # When
+    offset = publish(redis_client, 9)
+
+    # Then
+    assert [recv(ws)["offset"] for ws in clients] == [offset, offset]
+
+
+def test_events_published_while_the_redis_subscription_is_down_are_not_lost(
+        gateway, sockets, redis_client):
+    # Given a subscribed client
+    ws = authenticated(sockets, gateway)
+    subscribe(ws, "attendances")
+    publish(redis_client, 1)
+    assert recv(ws)["event_id"] == 1
+
+    # When Redis drops the gateway's pub/sub connection and, before it is back,
+    # three events go out live to nobody (one transaction, so nothing slips in between)
+    pipe = redis_client.pipeline(transaction=True)
+    pipe.client_kill_filter(_type="pubsub")
+    for event_id in (2, 3, 4):
+        publish(pipe, event_id)
+    pipe.execute()
+
+    # Then the gateway reconnects and fills the gap from the history, in order, once
+    assert event_ids([recv(ws) for _ in range(3)]) == [2, 3, 4]
+    publish(redis_client, 5)
+    assert recv(ws)["event_id"] == 5
+    wait_until(lambda: gateway.subscribed_count() >= 2, timeout=5, what="resubscribe")
+
+
+def test_clients_resync_when_redis_lost_the_history(start_gateway, sockets, tmp_path):
+    # Given a gateway on a Redis without persistence, and a client that saw an event
+    with RedisServer(data_dir=tmp_path / "redis") as server:
+        import redis as redis_py
+        client = redis_py.Redis.from_url(server.url, decode_responses=True)
+        gateway = start_gateway(redis_url=server.url)
+        ws = authenticated(sockets, gateway)
+        subscribe(ws, "attendances")
+        publish(client, 1)
+        seen = recv(ws)["offset"]
+
+        # When Redis restarts empty
+        server.kill()
+        server.start()
+
+        # Then the client is asked to resubscribe, and then learns it must reload
+        assert close_code(ws, deadline_seconds=20) == 1012
+        ws = authenticated(sockets, gateway)
+        assert subscribe(ws, "attendances", since=seen)["recovered"] is False
+        client.close()
+        gateway.stop()
+
+
+# -- flow control, health and shutdown -----------------------------------------------
+
+def test_a_client_that_never_reads_does_not_delay_the_others(gateway, sockets, redis_client):
+    # Given a client that stops reading (tiny receive buffer) and one that reads
+    slow = sockets(gateway.url, sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
+    send(slow, op="auth", token=token())
+    assert recv(slow)["op"] == "ready"
+    subscribe(slow, "attendances")
+    fast = authenticated(sockets, gateway)
+    subscribe(fast, "attendances")
+    received = []
+
+    def read_fast():
+        while len(received) < total:
+            received.append(recv(fast)["event_id"])
+
+    # When far more is published than the slow client's buffers hold
+    total = 800
+    reader = threading.Thread(target=read_fast, daemon=True)
+    reader.start()
+    started = time.monotonic()
+    for event_id in range(1, total + 1):
+        publish(redis_client, event_id, size=16 * 1024)
+    reader.join(timeout=30)
+
+    # Then the fast client got everything promptly, and the slow one was dropped
+    assert received == list(range(1, total + 1))
+    assert time.monotonic() - started < 30
+    wait_until(lambda: "dropping a client that is 256 frames behind" in gateway.log(),
+               timeout=5, what="slow client dropped")
+    # (its close frame, 4008, waits behind megabytes it never reads; Tornado then aborts)
+    wait_until(lambda: gateway.health()[1]["connections"] == 1, timeout=10,
+               what="slow client dropped")
+
+
+def test_healthz_reports_node_and_connections(gateway, sockets):
+    # Given
+    sockets(gateway.url)
+    authenticated(sockets, gateway)
+
+    # When
+    status, body = gateway.health()
+
+    # Then
+    assert status == 200
+    assert body == {"status": "ok", "node_id": "gateway-test", "connections": 2}
+
+
+def test_the_gateway_beats_with_its_connection_count(gateway, sockets, redis_client):
+    # Given
+    authenticated(sockets, gateway)
+
+    # When / Then
+    def beating_with_one():
+        nodes = {n["node_id"]: n for n in heartbeats.live_nodes(redis_client)}
+        return nodes.get("gateway-test", {}).get("connections") == 1
+    wait_until(beating_with_one, timeout=5, what="heartbeat")
+    assert {"role": "gateway", "status": "up"}.items() <= {
+        n["node_id"]: n for n in heartbeats.live_nodes(redis_client)}["gateway-test"].items()
+
+
+def test_sigterm_closes_clients_with_going_away_and_exits(gateway, sockets, redis_client):
+    # Given a connected client and a live heartbeat
+    ws = authenticated(sockets, gateway)
+    subscribe(ws, "attendances")
+    wait_until(lambda: redis_client.exists(heartbeats.KEY_PREFIX + "gateway-test"),
+               timeout=5, what="heartbeat")
+
+    # When
+    started = time.monotonic()
+    gateway.process.send_signal(signal.SIGTERM)
+
+    # Then
+    assert close_code(ws) == 1001
+    assert gateway.process.wait(timeout=10) == 0
+    assert time.monotonic() - started < 5
+    assert not redis_client.exists(heartbeats.KEY_PREFIX + "gateway-test")
