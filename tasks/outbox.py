@@ -7,6 +7,7 @@ between the two steps only means it is published again (same offsets) later.
 """
 import datetime as dt
 import logging
+from typing import NamedTuple
 
 from dramatiq import Message
 from sqlalchemy import func, select, update
@@ -20,9 +21,22 @@ QUEUE = "outbox"
 PUBLISH_ACTOR = "publish_outbox_event"
 #: how many older unpublished events of the same user go out first (see publish_outbox_event)
 PREDECESSOR_LIMIT = 50
-#: after the sweep re-enqueues an event it leaves it alone this long (one message is enough)
+#: after the sweep re-enqueues an event it leaves it alone this long, doubling each time
+#: up to the maximum (see redis_claim)
 REQUEUE_LEASE_SECONDS = 10
+REQUEUE_LEASE_MAX_SECONDS = 300
 REQUEUE_LEASE_PREFIX = "absensi:outbox:requeued:"
+REQUEUE_COUNT_PREFIX = "absensi:outbox:requeues:"
+REQUEUE_COUNT_TTL_SECONDS = 24 * 3600
+
+_CLAIM = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local n = redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+local lease = math.min(tonumber(ARGV[1]) * 2 ^ (n - 1), tonumber(ARGV[2]))
+redis.call('SET', KEYS[1], n, 'EX', math.floor(lease))
+return n
+"""
 
 
 def utcnow_naive():
@@ -49,6 +63,15 @@ def channels_for(event):
     return channels.channels_for_attendance_event(event.user_id)
 
 
+class _Pending(NamedTuple):
+    id: int
+    event_type: str
+    user_id: int
+    node_id: str
+    payload: dict
+    created_at: dt.datetime
+
+
 def publish_outbox_event(session_factory, redis, event_id, retention_seconds):
     """Publish outbox event *event_id* unless it already was; return the ids published.
 
@@ -56,6 +79,8 @@ def publish_outbox_event(session_factory, redis, event_id, retention_seconds):
     their order within ``attendances``) follow ``event_id`` even when a retry or the sweep
     brings them late. A failure on the event itself raises (the actor is retried); one on
     an older event is only logged, so a stuck predecessor cannot hold back the rest.
+    No database transaction stays open while Redis is called (on SQLite every
+    transaction holds the write lock).
     """
     with session_factory() as session:
         event = session.get(OutboxEvent, event_id)
@@ -71,20 +96,27 @@ def publish_outbox_event(session_factory, redis, event_id, retention_seconds):
             .order_by(OutboxEvent.id)
             .limit(PREDECESSOR_LIMIT)
         ).all()
-        published = []
-        for row in older:
-            try:
-                if _publish_row(session, redis, row, retention_seconds):
-                    published.append(row.id)
-            except Exception:  # noqa: BLE001 - its own message or the sweep retries it
-                log.warning("could not publish older outbox event %s", row.id, exc_info=True)
-        if _publish_row(session, redis, event, retention_seconds):
-            published.append(event.id)
-        return published
+        pending = [_pending(row) for row in [*older, event]]
+    published = []
+    for row in pending:
+        try:
+            if _publish_row(session_factory, redis, row, retention_seconds):
+                published.append(row.id)
+        except Exception:
+            if row.id == event_id:
+                raise
+            # its own message or the sweep retries it
+            log.warning("could not publish older outbox event %s", row.id, exc_info=True)
+    return published
 
 
-def _publish_row(session, redis, event, retention_seconds):
-    """Publish one row and mark it published; True if this call marked it."""
+def _pending(row):
+    return _Pending(row.id, row.event_type, row.user_id, row.node_id, row.payload,
+                    row.created_at)
+
+
+def _publish_row(session_factory, redis, event, retention_seconds):
+    """Publish one event and mark its row published; True if this call marked it."""
     ts = event.created_at.replace(tzinfo=dt.timezone.utc).isoformat()
     try:
         for channel in channels_for(event):
@@ -94,29 +126,26 @@ def _publish_row(session, redis, event, retention_seconds):
                 retention_seconds=retention_seconds,
             )
     except Exception:
-        session.rollback()
-        _count_failed_attempt(session, event.id)
+        _count_failed_attempt(session_factory, event.id)
         raise
-    marked = session.execute(
-        update(OutboxEvent)
-        .where(OutboxEvent.id == event.id, OutboxEvent.published_at.is_(None))
-        .values(published_at=utcnow_naive(), attempts=OutboxEvent.attempts + 1)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    session.commit()
-    return bool(marked)
-
-
-def _count_failed_attempt(session, event_id):
-    try:
-        session.execute(
-            update(OutboxEvent).where(OutboxEvent.id == event_id)
-            .values(attempts=OutboxEvent.attempts + 1)
+    with session_factory.begin() as session:
+        return bool(session.execute(
+            update(OutboxEvent)
+            .where(OutboxEvent.id == event.id, OutboxEvent.published_at.is_(None))
+            .values(published_at=utcnow_naive(), attempts=OutboxEvent.attempts + 1)
             .execution_options(synchronize_session=False)
-        )
-        session.commit()
+        ).rowcount)
+
+
+def _count_failed_attempt(session_factory, event_id):
+    try:
+        with session_factory.begin() as session:
+            session.execute(
+                update(OutboxEvent).where(OutboxEvent.id == event_id)
+                .values(attempts=OutboxEvent.attempts + 1)
+                .execution_options(synchronize_session=False)
+            )
     except Exception:  # noqa: BLE001 - only a counter; the publish error is what matters
-        session.rollback()
         log.warning("could not count a failed attempt of outbox event %s", event_id,
                     exc_info=True)
 
@@ -127,7 +156,7 @@ def sweep_unpublished(session_factory, enqueue, *, min_age_seconds, limit=500, c
 
     Oldest first, at most *limit*. ``claim(event_id) -> bool`` (see :func:`redis_claim`)
     skips events re-enqueued a moment ago, so that while every worker is down the queue
-    holds one message per event rather than one per sweep. Returns the ids enqueued; an
+    does not fill with one message per event per sweep. Returns the ids enqueued; an
     enqueue failure (Redis down) propagates, and the next sweep tries again.
     """
     cutoff = (now or utcnow_naive()) - dt.timedelta(seconds=float(min_age_seconds))
@@ -147,16 +176,28 @@ def sweep_unpublished(session_factory, enqueue, *, min_age_seconds, limit=500, c
     return enqueued
 
 
-def redis_claim(redis, lease_seconds=REQUEUE_LEASE_SECONDS):
-    """A ``claim`` for :func:`sweep_unpublished`: true at most once per event per lease."""
+def redis_claim(redis, lease_seconds=REQUEUE_LEASE_SECONDS,
+                max_lease_seconds=REQUEUE_LEASE_MAX_SECONDS):
+    """A ``claim`` for :func:`sweep_unpublished`: true at most once per event per lease.
+
+    The lease doubles with each re-enqueue of the same event (10 s, 20 s, ... 5 min): an
+    event whose messages wait for a worker that is down gets a handful of messages per
+    hour, not one per sweep; a lost message is still replaced within seconds.
+    """
+    script = redis.register_script(_CLAIM)
+
     def claim(event_id):
-        return bool(redis.set(f"{REQUEUE_LEASE_PREFIX}{event_id}", 1, nx=True, ex=lease_seconds))
+        keys = [f"{REQUEUE_LEASE_PREFIX}{event_id}", f"{REQUEUE_COUNT_PREFIX}{event_id}"]
+        return bool(script(keys=keys, args=[lease_seconds, max_lease_seconds,
+                                            REQUEUE_COUNT_TTL_SECONDS]))
 
     return claim
 
 
 def outbox_status(session_factory, now=None):
-    """``{"unpublished", "published", "oldest_unpublished_id", "oldest_unpublished_age_seconds"}``."""
+    """Counts of unpublished and published events, and the oldest unpublished one's id and age
+    (keys ``unpublished``, ``published``, ``oldest_unpublished_id``,
+    ``oldest_unpublished_age_seconds``)."""
     now = now or utcnow_naive()
     with session_factory() as session:
         unpublished = session.scalar(

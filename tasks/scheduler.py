@@ -65,7 +65,7 @@ class SchedulerJobs:
 
     def end_of_day(self, branch_codes=None, now=None):
         """Flag attendances left open on an earlier local day (all branches by default)."""
-        name = "end_of_day:" + (",".join(branch_codes) if branch_codes else "*")
+        name = "end_of_day:" + (",".join(branch_codes) if branch_codes else "all")
         return locks.exclusive(
             self.redis, name, END_OF_DAY_LOCK_MS, close_open_attendances,
             self.session_factory, self.enqueue, node_id=self.node_id,
@@ -98,10 +98,9 @@ def sync_branch_jobs(scheduler, jobs):
     for code, timezone in jobs.branches():
         job_id = f"end_of_day:{code}"
         wanted[job_id] = code
-        scheduler.add_job(
-            _logged(job_id, jobs.end_of_day), CronTrigger(timezone=ZoneInfo(timezone), **END_OF_DAY),
-            args=[[code]], id=job_id, replace_existing=True,
-        )
+        trigger = CronTrigger(timezone=ZoneInfo(timezone), **END_OF_DAY)
+        scheduler.add_job(_logged(job_id, jobs.end_of_day), trigger, args=[[code]], id=job_id,
+                          replace_existing=True)
     for job in scheduler.get_jobs():
         if job.id.startswith("end_of_day:") and job.id not in wanted:
             job.remove()

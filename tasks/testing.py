@@ -28,26 +28,31 @@ def add_outbox_event(session_factory, *, user_id=7, event_type="attendance.creat
         return event.id
 
 
-class WorkerProcess:
-    """``absensi worker`` (``dramatiq tasks.broker:setup tasks.actors``) as a child process
-    in its own process group; :meth:`kill` is a hard stop, :meth:`start` starts it again."""
+class CliProcess:
+    """An ``absensi`` command (e.g. ``worker``, ``scheduler``) as a child process in its own
+    process group, configured through the environment like the cluster's processes.
+    :meth:`kill` is a hard stop of the whole group; :meth:`start` starts it again."""
 
-    def __init__(self, *, database_url, redis_url, node_id="worker-t", processes=1, threads=2):
+    def __init__(self, *args, database_url, redis_url, env=None):
         self.env = {
             **os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-            "WORKER_ID": node_id, "PYTHONPATH": str(REPO_ROOT),
+            "PYTHONPATH": str(REPO_ROOT), **(env or {}),
         }
-        self.argv = [sys.executable, "-m", "webapp.cli", "worker",
-                     "--processes", str(processes), "--threads", str(threads)]
-        self.log = Path(tempfile.mkstemp(prefix="absensi-worker-", suffix=".log")[1])
+        self.argv = [sys.executable, "-m", "webapp.cli", *args]
+        self.log = Path(tempfile.mkstemp(prefix=f"absensi-{args[0]}-", suffix=".log")[1])
         self.process = None
 
     def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc):
-        self.stop()
+        self.close()
+
+    def close(self):
+        """Stop the process and remove its log."""
+        code = self.stop()
         self.log.unlink(missing_ok=True)
+        return code
 
     def start(self):
         with open(self.log, "ab") as log:
@@ -61,13 +66,13 @@ class WorkerProcess:
         return self.process is not None and self.process.poll() is None
 
     def kill(self):
-        """SIGKILL the whole group (master and worker processes), as a crash would."""
+        """SIGKILL the whole group (e.g. dramatiq's master and its workers), as a crash would."""
         if self.alive():
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
 
     def stop(self, timeout=30):
-        """SIGTERM and wait; returns the exit code (SIGKILL if it does not stop)."""
+        """SIGTERM and wait; returns the exit code (SIGKILL if it does not stop in time)."""
         if not self.alive():
             return self.process and self.process.returncode
         self.process.send_signal(signal.SIGTERM)
@@ -79,3 +84,12 @@ class WorkerProcess:
 
     def output(self):
         return self.log.read_text(errors="replace")
+
+
+def worker_process(*, node_id="worker-t", processes=1, threads=2, **kwargs):
+    return CliProcess("worker", "--processes", str(processes), "--threads", str(threads),
+                      env={"WORKER_ID": node_id}, **kwargs)
+
+
+def scheduler_process(*, node_id="scheduler-t", **kwargs):
+    return CliProcess("scheduler", env={"SCHEDULER_ID": node_id}, **kwargs)

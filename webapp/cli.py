@@ -140,12 +140,9 @@ def build_parser():
     commands.add_parser("gateway", help="run the websocket gateway").set_defaults(
         handler=cmd_gateway)
 
-    try:
-        from tasks.cli import register
-    except ImportError:  # pragma: no cover - tasks is part of this distribution
-        register = None
-    if register:
-        register(commands)
+    from tasks.cli import register
+
+    register(commands)
     return parser
 
 

@@ -1,4 +1,5 @@
 """The outbox publish service and the relay sweep (tasks/outbox.py), on real Redis + SQLite."""
+import argparse
 import datetime as dt
 import json
 
@@ -7,6 +8,7 @@ import pytest
 from cluster.servers import free_port
 from tasks import outbox
 from tasks.broker import make_redis_client
+from tasks.cli import cmd_outbox_status, cmd_outbox_sweep
 from tasks.testing import add_outbox_event
 from webapp.db import make_engine, make_session_factory
 from webapp.events.models import OutboxEvent
@@ -24,7 +26,8 @@ def session_factory(db_url):
 
 
 def history(redis, channel):
-    return [json.loads(entry.frame) for entry in streams.read_history(redis, channel, "0-0").entries]
+    entries = streams.read_history(redis, channel, "0-0").entries
+    return [json.loads(entry.frame) for entry in entries]
 
 
 def row(session_factory, event_id):
@@ -144,12 +147,16 @@ def test_sweep_claim_enqueues_an_event_once_per_lease(session_factory, redis_cli
         outbox.sweep_unpublished(session_factory, enqueued.append, min_age_seconds=2, now=later,
                                  claim=claim)
 
-    # Then the queue got one message; after the lease the next sweep sends another
+    # Then the queue got one message; after the lease the next sweep sends another, and
+    # leaves the event alone twice as long
     assert enqueued == [event_id]
-    redis_client.delete(f"{outbox.REQUEUE_LEASE_PREFIX}{event_id}")
+    lease_key = f"{outbox.REQUEUE_LEASE_PREFIX}{event_id}"
+    assert 50 < redis_client.ttl(lease_key) <= 60
+    redis_client.delete(lease_key)
     outbox.sweep_unpublished(session_factory, enqueued.append, min_age_seconds=2, now=later,
                              claim=claim)
     assert enqueued == [event_id, event_id]
+    assert 110 < redis_client.ttl(lease_key) <= 120
 
 
 def test_sweep_propagates_enqueue_failure(session_factory):
@@ -175,3 +182,22 @@ def test_status_counts_and_oldest_age(session_factory, redis_client):
         "unpublished": 2, "published": 1, "oldest_unpublished_id": oldest,
         "oldest_unpublished_age_seconds": 90.0,
     }
+
+
+def test_cli_outbox_status_and_sweep(db_url, redis_server, redis_client, session_factory,
+                                     capsys):
+    # Given one unpublished event
+    settings = apply_environment({"database.url": db_url, "redis.url": redis_server.url},
+                                 environ={})
+    event_id = add_outbox_event(session_factory, created_at=dt.datetime(2026, 1, 1))
+
+    # When `absensi outbox status` runs, then it reports the pending event
+    assert cmd_outbox_status(argparse.Namespace(json=True), settings) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert (status["unpublished"], status["oldest_unpublished_id"]) == (1, event_id)
+
+    # When `absensi outbox sweep` runs, then the publisher's message is in the queue
+    assert cmd_outbox_sweep(argparse.Namespace(min_age=0), settings) == 0
+    assert capsys.readouterr().out.strip() == "1 unpublished event(s) enqueued"
+    [body] = redis_client.hvals(f"dramatiq:{outbox.QUEUE}.msgs")
+    assert json.loads(body)["args"] == [event_id]
