@@ -1,5 +1,7 @@
 """One Redis connection pool per process, shared by sessions, throttling and heartbeats."""
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 
 def make_redis(settings):
@@ -9,6 +11,9 @@ def make_redis(settings):
         socket_timeout=5,
         socket_connect_timeout=2,
         health_check_interval=30,
+        # One quick retry covers a dropped pooled connection; a Redis that is really down
+        # must fail the request (or heartbeat) fast rather than hold a worker thread.
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), 1),
     )
 
 
