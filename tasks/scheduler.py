@@ -5,6 +5,7 @@ channel monitor (every 2 s), and each branch's end of day (00:05 branch-local, a
 start to catch up). Several schedulers may run: each job run first takes a short Redis
 lock (:mod:`tasks.locks`), so only one of them does the work.
 """
+import datetime as dt
 import logging
 import signal
 import threading
@@ -20,6 +21,8 @@ from tasks.end_of_day import close_open_attendances
 from tasks.outbox import enqueuer, redis_claim, sweep_unpublished
 from tasks.servers import announce_node_changes
 from webapp.branches.models import Branch
+from webapp.clock import utcnow
+from webapp.idempotency.services import purge_older_than
 from webapp.servers.heartbeats import HeartbeatThread
 
 log = logging.getLogger(__name__)
@@ -28,6 +31,8 @@ SERVERS_MONITOR_SECONDS = 2
 END_OF_DAY = {"hour": 0, "minute": 5}
 BRANCH_SYNC_SECONDS = 3600
 END_OF_DAY_LOCK_MS = 60_000
+IDEMPOTENCY_PURGE_SECONDS = 3600
+IDEMPOTENCY_KEY_DAYS = 7
 
 
 class SchedulerJobs:
@@ -71,6 +76,16 @@ class SchedulerJobs:
             self.session_factory, self.enqueue, node_id=self.node_id,
             branch_codes=branch_codes, now=now,
         )
+
+    def purge_idempotency_keys(self, now=None):
+        """Forget ``Idempotency-Key`` responses older than a week (replays come in seconds)."""
+        cutoff = (now or utcnow()) - dt.timedelta(days=IDEMPOTENCY_KEY_DAYS)
+
+        def purge():
+            with self.session_factory.begin() as session:
+                return purge_older_than(session, cutoff.replace(tzinfo=None))
+
+        return locks.exclusive(self.redis, "purge_idempotency_keys", 60_000, purge)
 
     def branches(self):
         with self.session_factory() as session:
@@ -117,6 +132,8 @@ def build_scheduler(jobs):
                       seconds=jobs.sweep_interval, id="relay_sweep")
     scheduler.add_job(_logged("servers_monitor", jobs.servers_monitor), "interval",
                       seconds=SERVERS_MONITOR_SECONDS, id="servers_monitor")
+    scheduler.add_job(_logged("purge_idempotency_keys", jobs.purge_idempotency_keys), "interval",
+                      seconds=IDEMPOTENCY_PURGE_SECONDS, id="purge_idempotency_keys")
     # At start: catch up on days missed while no scheduler ran, then set up the cron jobs
     # (and refresh them hourly for branches added or moved to another timezone).
     scheduler.add_job(_logged("end_of_day:catch_up", jobs.end_of_day), id="end_of_day:catch_up")

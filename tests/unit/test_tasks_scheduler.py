@@ -226,3 +226,23 @@ def test_scheduler_runs_jobs_beats_and_stops_promptly(settings, jobs, session_fa
     assert {"app-node-3", "scheduler-9"} <= announced
     assert nodes["scheduler-9"] == "scheduler"
     assert "scheduler-9" not in {n["node_id"] for n in heartbeats.live_nodes(redis_client)}
+
+
+def test_idempotency_keys_are_forgotten_after_a_week(jobs, session_factory):
+    from sqlalchemy import select
+
+    from webapp.idempotency.models import IdempotencyKey
+
+    # Given one key stored 8 days ago and one stored an hour ago
+    user = Factory(session_factory).user()
+    now = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.timezone.utc)
+    with session_factory.begin() as session:
+        for key, age in (("old", dt.timedelta(days=8)), ("new", dt.timedelta(hours=1))):
+            session.add(IdempotencyKey(user_id=user["id"], key=key, fingerprint="POST /x",
+                                       status_code=201, response_body={},
+                                       created_at=(now - age).replace(tzinfo=None)))
+    # When the purge job runs
+    assert jobs.purge_idempotency_keys(now=now) == 1
+    # Then only the recent key remains
+    with session_factory() as session:
+        assert list(session.scalars(select(IdempotencyKey.key))) == ["new"]

@@ -6,7 +6,7 @@ reads and replays the stored response instead of acting twice.
 """
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from webapp.errors import ApiError, invalid
@@ -70,7 +70,5 @@ def _run(action):
 
 
 def purge_older_than(dbsession, cutoff):
-    """Drop keys past their replay window (run daily by the scheduler)."""
-    from sqlalchemy import delete
-
+    """Drop keys past their replay window (run hourly by the scheduler)."""
     return dbsession.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff)).rowcount
