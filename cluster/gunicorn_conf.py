@@ -4,6 +4,7 @@ Node identity, database and Redis come from the environment through ``webapp/set
 this file only shapes the server. The command line may override any value here
 (``cluster/run.py`` passes ``--bind``, ``--name`` and, when asked, ``--workers``/``--threads``).
 """
+import datetime as dt
 import os
 
 wsgi_app = "webapp.wsgi:application"
@@ -37,3 +38,13 @@ loglevel = "info"
 # Worker heartbeats touch a file every second: keep that off a slow or full disk.
 if os.path.isdir("/dev/shm"):
     worker_tmp_dir = "/dev/shm"
+
+# Gunicorn >= 25 opens a control socket at one per-user path ($HOME/.gunicorn/gunicorn.ctl):
+# four nodes on one host would fight over it, and nothing here uses gunicornc.
+control_socket_disable = True
+
+
+def on_starting(server):
+    # Workers inherit the master's environment: every worker of this node reports the
+    # master's start time in its heartbeat (webapp/settings.py maps it to app.started_at).
+    os.environ["NODE_STARTED_AT"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")

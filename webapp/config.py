@@ -19,6 +19,7 @@ def configure(settings=None):
     config.include("tasks")  # Dramatiq broker + the outbox publisher queue
     config.include("webapp.events")  # enqueue committed outbox events
     config.include("webapp.servers")  # this node's heartbeat
+    config.include("webapp.static_assets")  # /static with a cache-busting token
     config.include("webapp.routes")  # every URL
     config.add_subscriber("webapp.servers.ensure_heartbeat", NewRequest)
     config.scan("webapp", ignore=["webapp.cli", "webapp.wsgi"])

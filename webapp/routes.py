@@ -2,8 +2,6 @@
 
 
 def includeme(config):
-    config.add_static_view("static", "webapp:static", cache_max_age=3600)
-
     config.add_route("healthz", "/healthz")
     config.add_route("readyz", "/readyz")
 

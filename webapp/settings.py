@@ -28,6 +28,7 @@ ENVIRONMENT_OVERRIDES = {
     "WORKER_ID": "worker.node_id",
     "SCHEDULER_ID": "scheduler.node_id",
     "DATABASE_CA": "database.ssl_ca",
+    "NODE_STARTED_AT": "app.started_at",
 }
 
 DEFAULTS = {

@@ -118,8 +118,8 @@ async def serve(settings, stop=None):
     log.info("gateway %s stopped", node_id)
 
 
-def main():
-    """Entry point of ``python -m wsgate`` and ``absensi gateway``."""
+def main(settings=None):
+    """Entry point of ``python -m wsgate`` and ``absensi gateway`` (which passes *settings*)."""
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)-5.5s [%(name)s] %(message)s")
-    asyncio.run(serve(load_settings()))
+    asyncio.run(serve(settings or load_settings()))

@@ -202,7 +202,9 @@ def test_servers_lists_live_heartbeats(admin_app, redis_client):
 
 
 def test_web_node_beats_on_its_own(make_app, redis_client):
-    app = make_app(heartbeat__enabled="true", app__node_id="app-node-4")
+    # Both gunicorn workers of a node share the master's start time (NODE_STARTED_AT)
+    app = make_app(heartbeat__enabled="true", app__node_id="app-node-4",
+                   app__started_at="2026-11-20T01:02:03+00:00")
     app.get("/healthz")
     import time
 
@@ -211,7 +213,8 @@ def test_web_node_beats_on_its_own(make_app, redis_client):
         if nodes:
             break
         time.sleep(0.05)
-    assert [(n["node_id"], n["city"], n["role"]) for n in nodes] == [("app-node-4", "Bali", "web")]
+    assert [(n["node_id"], n["city"], n["role"], n["started_at"]) for n in nodes] == [
+        ("app-node-4", "Bali", "web", "2026-11-20T01:02:03+00:00")]
     app.app.registry["heartbeat"].stop()
 
 

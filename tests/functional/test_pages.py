@@ -60,3 +60,8 @@ def test_secure_cookie_flag_is_configurable(make_app, factory):
     response = app.post_json("/api/login", {"email": user["email"], "password": user["password"]})
     assert "secure" in response.headers["Set-Cookie"].lower()
     assert "samesite=lax" in response.headers["Set-Cookie"].lower()
+
+
+def test_static_urls_carry_a_cache_busting_token(app):
+    page = app.get("/login")
+    assert "/static/js/realtime.js?x=" in page.text or "/static/js/app.js?x=" in page.text

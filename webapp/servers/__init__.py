@@ -15,6 +15,7 @@ def includeme(config):
         city=settings.get("app.city"),
         interval=int(settings["heartbeat.interval_seconds"]),
         ttl=int(settings["heartbeat.ttl_seconds"]),
+        started_at=settings.get("app.started_at"),
     )
     # Started lazily on the first request: gunicorn forks after the app is built, and a
     # thread started before the fork would not survive into the worker.

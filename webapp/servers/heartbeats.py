@@ -66,13 +66,16 @@ class HeartbeatThread(threading.Thread):
     retried at the next interval.
     """
 
-    def __init__(self, redis, *, node_id, role, city=None, interval, ttl, extra=None):
+    def __init__(self, redis, *, node_id, role, city=None, interval, ttl, extra=None,
+                 started_at=None):
         super().__init__(name=f"heartbeat-{node_id}", daemon=True)
         self.redis = redis
         self.fields = dict(node_id=node_id, role=role, city=city, ttl_seconds=ttl)
         self.interval = interval
         self.extra = extra or (lambda: {})
-        self.started_at = utc_now_iso()
+        # Several processes of one node (gunicorn workers) must report one start time, or
+        # the servers monitor would see the node "restart" at every other beat.
+        self.started_at = started_at or utc_now_iso()
         self._stopped = threading.Event()
 
     def run(self):

@@ -9,9 +9,10 @@
  *   sends {"op":"auth"} and, once "ready", subscribes every wanted channel.
  * - The last offset of each channel is kept; after a reconnect the channel is
  *   resubscribed with `since` so missed events are replayed in order.
- * - onReload() runs whenever the page cannot know it is up to date: the first
- *   subscription (events may have happened between the page's HTTP load and
- *   now), "recovered": false, or a reconnect before any offset was known.
+ * - onReload({initial}) runs whenever the page cannot know it is up to date:
+ *   the first subscription (initial: true; events may have happened between
+ *   the page's HTTP load and now), "recovered": false, or a reconnect before
+ *   any offset of that channel was known (initial: false).
  * - Delivery is at-least-once, so events are deduplicated by event_id
  *   (per channel, bounded memory).
  * - Reconnects use exponential backoff with full jitter and a fresh token.
@@ -25,6 +26,7 @@
   const BACKOFF_BASE_MS = 500;
   const BACKOFF_MAX_MS = 15000;
   const AUTH_TIMEOUT_MS = 10000;
+  const STABLE_MS = 5000; // a connection must last this long before the backoff resets
   const SEEN_LIMIT = 2000;
 
   /** channel -> {listeners:Set, offset, state:"idle"|"pending"|"active"|"forbidden", everActive, sentSince} */
@@ -40,6 +42,7 @@
   let generation = 0;
   let retryTimer = null;
   let authTimer = null;
+  let stableTimer = null;
   let nextRetryAt = null;
 
   function socketUrl() {
@@ -122,6 +125,7 @@
       if (ws !== sock) return;
       ws = null;
       clearTimeout(authTimer);
+      clearTimeout(stableTimer);
       subs.forEach((sub) => {
         if (sub.state !== "forbidden") sub.state = "idle";
       });
@@ -154,6 +158,7 @@
     generation++;
     clearTimeout(retryTimer);
     clearTimeout(authTimer);
+    clearTimeout(stableTimer);
     const sock = ws;
     ws = null;
     if (sock) sock.close(1000);
@@ -186,7 +191,10 @@
     switch (frame.op) {
       case "ready":
         clearTimeout(authTimer);
-        attempt = 0;
+        // Reset the backoff only once the connection proves stable, so a gateway
+        // that accepts and then drops us is not hammered.
+        clearTimeout(stableTimer);
+        stableTimer = setTimeout(() => (attempt = 0), STABLE_MS);
         nextRetryAt = null;
         setState("open");
         subs.forEach((sub, channel) => {
@@ -211,11 +219,12 @@
     const sub = subs.get(frame.channel);
     if (!sub) return;
     const continuous = sub.sentSince && frame.recovered === true;
+    const initial = !sub.everActive;
     sub.state = "active";
     sub.everActive = true;
     if (!continuous) {
       sub.listeners.forEach((l) => {
-        if (l.onReload) safeCall(l.onReload, frame);
+        if (l.onReload) safeCall(l.onReload, { initial, recovered: frame.recovered === true }, frame);
       });
     }
   }
@@ -256,7 +265,7 @@
 
   // ------------------------------------------------------------ public API
   /**
-   * subscribe(channel, handler(data, frame), {onReload}) -> unsubscribe function.
+   * subscribe(channel, handler(data, frame), {onReload({initial})}) -> unsubscribe function.
    * Connects on first use.
    */
   function subscribe(channel, handler, options) {

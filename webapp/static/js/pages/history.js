@@ -36,9 +36,10 @@ document.addEventListener("alpine:init", () => {
     init() {
       if (location.hash === "#riwayat") this.tab = "history";
       Absensi.realtime.subscribe("attendances", (att) => this.onEvent(att), {
-        onReload: () => {
+        onReload: ({ initial }) => {
           this.loadToday();
-          if (this.loadedOnce) this.newCount += 1;
+          // After a gap the filtered history may be stale too: say so, don't yank the page.
+          if (!initial && this.loadedOnce) this.newCount += 1;
         },
       });
       this.loadToday();

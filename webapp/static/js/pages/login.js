@@ -17,13 +17,16 @@ document.addEventListener("alpine:init", () => {
     timer: null,
 
     async submit() {
-      if (this.busy || this.waitSeconds > 0) return;
+      // The form stays usable during a lockout: the server decides, and answers 429 again.
+      if (this.busy) return;
       if (!this.email || !this.password) {
         this.error = "Email dan kata sandi wajib diisi";
         return;
       }
       this.busy = true;
       this.error = "";
+      clearInterval(this.timer);
+      this.waitSeconds = 0;
       try {
         const res = await Absensi.api.post(
           "/api/login",

@@ -82,7 +82,10 @@ document.addEventListener("alpine:init", () => {
         downAt: isDown ? Date.now() : null,
       });
       const i = this.nodes.findIndex((n) => n.node_id === next.node_id);
+      const changed = i < 0 || this.nodes[i].status !== next.status;
       this.nodes = i >= 0 ? this.nodes.map((n, j) => (j === i ? Object.assign({}, n, next) : n)) : this.nodes.concat([next]);
+      // A repeated node.up (e.g. a restarted worker process) is not news.
+      if (!changed) return;
       this.flash = Object.assign({}, this.flash, { [next.node_id]: true });
       setTimeout(() => {
         const copy = Object.assign({}, this.flash);
