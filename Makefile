@@ -20,7 +20,8 @@ help:
 	@echo "make clean  remove the venv and runtime files under var/"
 
 run: system-deps venv
-	$(BIN)/python -m cluster.run
+	@# exec: a SIGTERM to make reaches cluster.run itself, which stops every process
+	exec $(BIN)/python -m cluster.run
 
 test: system-deps-test venv
 	@# pytest exits 5 when nothing was collected (e.g. a -k that matches nothing):
@@ -33,7 +34,8 @@ bench: system-deps-test venv
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 lint: venv
-	@$(BIN)/python -m flake8 --version >/dev/null 2>&1 || $(BIN)/pip install -q flake8
+	@$(BIN)/python -m flake8 --version >/dev/null 2>&1 || \
+		{ echo "make lint: flake8 is not installed ($(BIN)/pip install flake8)"; exit 1; }
 	$(BIN)/python -m flake8 webapp wsgate tasks cluster tests bench
 
 # `make run` needs nginx and Redis; the tests also start MariaDB and drive Chromium.

@@ -83,17 +83,19 @@ class Supervisor:
         for name in names or self.specs:
             self.start(name)
 
-    def stop_all(self, timeout=20):
-        """Stop every entry, all at once (SIGTERM to all groups, then wait)."""
+    def stop_all(self, timeout=20, last=("redis",)):
+        """Stop every entry: all at once (SIGTERM to each group), then the *last* ones, so
+        the others can still say goodbye to Redis (heartbeats) while they shut down."""
         names = list(reversed(list(self.processes)))
         self._stopped.update(names)
-        for name in names:
-            self.send(name, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for name in names:
-            if not self._reap(name, timeout=max(0.1, deadline - time.monotonic())):
-                self.send(name, signal.SIGKILL)
-                self._reap(name, timeout=10)
+        for batch in ([n for n in names if n not in last], [n for n in names if n in last]):
+            for name in batch:
+                self.send(name, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            for name in batch:
+                if not self._reap(name, timeout=max(0.1, deadline - time.monotonic())):
+                    self.send(name, signal.SIGKILL)
+                    self._reap(name, timeout=10)
 
     def exited(self):
         """Entries that ended without being stopped or killed here: name -> exit code."""
@@ -117,13 +119,13 @@ class Supervisor:
         except subprocess.TimeoutExpired:
             return False
         deadline = time.monotonic() + timeout
-        while _group_has_live_members(process.pid) and time.monotonic() < deadline:
+        while group_alive(process.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        return not _group_has_live_members(process.pid)
+        return not group_alive(process.pid)
 
 
-def _group_has_live_members(pgid):
-    """True while a non-zombie process of group *pgid* runs (workers outliving the leader)."""
+def group_alive(pgid):
+    """True while a process of group *pgid* runs (zombies waiting for a reaper don't count)."""
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue

@@ -6,6 +6,7 @@ The same entries feed honcho (``make run``) and :class:`cluster.supervisor.Super
 import os
 import pwd
 import shlex
+import stat
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,15 +90,33 @@ def nginx_spec(*, port, prefix, conf):
     return ProcessSpec("nginx", "lb", argv, port=port, ready_path="/readyz")
 
 
-def nginx_user():
-    """The unprivileged user for nginx's workers when the master runs as root (else None)."""
+def nginx_user(*paths):
+    """The user nginx's workers run as when the master is root (else None: ourselves).
+
+    ``www-data`` when it can reach every path the workers touch (static files, temp
+    dirs); otherwise root, e.g. for a checkout under a private home or pytest's 0700 temp
+    dir, where ``www-data`` would get 403 on /static/ and fail to buffer large responses.
+    """
     if os.geteuid() != 0:
         return None
     try:
         pwd.getpwnam("www-data")
-        return "www-data www-data"
     except KeyError:
-        return "nobody nogroup"
+        return "root root"
+    if all(_reachable_by_others(Path(path)) for path in paths):
+        return "www-data www-data"
+    return "root root"
+
+
+def _reachable_by_others(path):
+    path = path.resolve()
+    for directory in [path, *path.parents]:
+        try:
+            if not directory.stat().st_mode & stat.S_IXOTH:
+                return False
+        except OSError:
+            return False
+    return True
 
 
 def render_nginx_conf(**context):
