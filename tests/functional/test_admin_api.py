@@ -229,3 +229,14 @@ def test_realtime_token_is_signed_and_short_lived(app, factory):
     assert dt.timedelta(0) < expires - dt.datetime.now(dt.timezone.utc) <= dt.timedelta(minutes=5)
     with pytest.raises(tokens.InvalidToken):
         tokens.verify("another-secret", body["token"])
+
+
+def test_create_user_replays_by_idempotency_key(admin_app):
+    body = {"name": "Rina", "email": "rina@example.com", "password": "rahasia-123",
+            "branch": "BDG"}
+    headers = {"Idempotency-Key": "create-rina"}
+    first = admin_app.post_json("/api/users", body, headers=headers, status=201)
+    again = admin_app.post_json("/api/users", body, headers=headers, status=201)
+    assert again.json == first.json and again.headers["Idempotent-Replayed"] == "true"
+    # Without the key, the same body is a conflict
+    admin_app.post_json("/api/users", body, status=409)

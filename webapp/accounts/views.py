@@ -8,7 +8,8 @@ from webapp.accounts import services
 from webapp.accounts.models import User
 from webapp.accounts.throttle import login_throttle
 from webapp.branches.services import branch_by_code
-from webapp.errors import ApiError, invalid, json_response
+from webapp.errors import ApiError, invalid
+from webapp.idempotency.services import idempotent_response
 from webapp.security import client_address
 
 
@@ -52,15 +53,19 @@ def me(request):
 def create_user(request):
     body = v.json_object(request)
     v.reject_unknown(body, ("name", "email", "password", "role", "branch"))
-    user = services.create_user(
-        request.dbsession,
-        name=body.get("name"),
-        email=body.get("email"),
-        password=body.get("password"),
-        role=body.get("role", "employee"),
-        branch=body.get("branch"),
-    )
-    return json_response(201, services.user_json(user))
+
+    def action():
+        user = services.create_user(
+            request.dbsession,
+            name=body.get("name"),
+            email=body.get("email"),
+            password=body.get("password"),
+            role=body.get("role", "employee"),
+            branch=body.get("branch"),
+        )
+        return 201, services.user_json(user)
+
+    return idempotent_response(request, action)
 
 
 @view_config(route_name="api.users", request_method="GET", renderer="json", permission="admin")

@@ -6,19 +6,7 @@ from webapp.attendance.export import csv_response
 from webapp.attendance.models import STATUSES
 from webapp.attendance.serializers import attendance_json
 from webapp.branches.services import all_branches, branch_by_code
-from webapp.errors import json_response
-from webapp.idempotency.services import run_once
-
-
-def _idempotent(request, action):
-    status, body, replayed = run_once(
-        request.dbsession,
-        user_id=request.user.id,
-        key=request.headers.get("Idempotency-Key"),
-        fingerprint=f"{request.method} {request.path}",
-        action=action,
-    )
-    return json_response(status, body, {"Idempotent-Replayed": "true"} if replayed else None)
+from webapp.idempotency.services import idempotent_response
 
 
 def _attendance_change(request, change, success_status):
@@ -32,7 +20,7 @@ def _attendance_change(request, change, success_status):
                             now=request.now)
         return success_status, {"attendance": attendance_json(attendance)}
 
-    return _idempotent(request, action)
+    return idempotent_response(request, action)
 
 
 @view_config(route_name="api.check_in", request_method="POST", permission="user")

@@ -9,7 +9,7 @@ import datetime as dt
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
-from webapp.errors import ApiError, invalid
+from webapp.errors import ApiError, invalid, json_response
 from webapp.idempotency.models import IdempotencyKey
 
 MAX_KEY_LENGTH = 128
@@ -72,3 +72,15 @@ def _run(action):
 def purge_older_than(dbsession, cutoff):
     """Drop keys past their replay window (run hourly by the scheduler)."""
     return dbsession.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff)).rowcount
+
+
+def idempotent_response(request, action):
+    """Run a POST view's ``action`` at most once per ``Idempotency-Key`` of the user."""
+    status, body, replayed = run_once(
+        request.dbsession,
+        user_id=request.user.id,
+        key=request.headers.get("Idempotency-Key"),
+        fingerprint=f"{request.method} {request.path}",
+        action=action,
+    )
+    return json_response(status, body, {"Idempotent-Replayed": "true"} if replayed else None)
