@@ -86,10 +86,10 @@ class CliProcess:
         return self.log.read_text(errors="replace")
 
 
-def worker_process(*, node_id="worker-t", processes=1, threads=2, **kwargs):
+def worker_process(*, node_id="worker-t", processes=1, threads=2, env=None, **kwargs):
     return CliProcess("worker", "--processes", str(processes), "--threads", str(threads),
-                      env={"WORKER_ID": node_id}, **kwargs)
+                      env={"WORKER_ID": node_id, **(env or {})}, **kwargs)
 
 
-def scheduler_process(*, node_id="scheduler-t", **kwargs):
-    return CliProcess("scheduler", env={"SCHEDULER_ID": node_id}, **kwargs)
+def scheduler_process(*, node_id="scheduler-t", env=None, **kwargs):
+    return CliProcess("scheduler", env={"SCHEDULER_ID": node_id, **(env or {})}, **kwargs)

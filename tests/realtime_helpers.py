@@ -18,7 +18,7 @@ import redis
 import websocket
 
 from cluster.servers import free_port, wait_until
-from tasks.testing import CliProcess
+from tasks.testing import scheduler_process, worker_process
 from webapp.servers import heartbeats
 from webapp.settings import REPO_ROOT
 
@@ -199,24 +199,23 @@ class Stack:
         self.gateways.append(gateway)
         return gateway.start()
 
-    def _cli(self, *args, env, redis_url):
-        process = CliProcess(*args, database_url=self.database_url,
-                             redis_url=redis_url or self.redis_url,
-                             env={"ABSENSI_CONFIG": str(self.config), **env})
+    def _start(self, make_process, node_id, redis_url):
+        process = make_process(node_id=node_id, database_url=self.database_url,
+                               redis_url=redis_url or self.redis_url,
+                               env={"ABSENSI_CONFIG": str(self.config)})
         self.processes.append(process)
         return process.start()
 
     def worker(self, node_id="worker-e2e", redis_url=None, wait=True):
         """``absensi worker`` (one process, two threads); by default waits for its heartbeat."""
-        worker = self._cli("worker", "--processes", "1", "--threads", "2",
-                           env={"WORKER_ID": node_id}, redis_url=redis_url)
+        worker = self._start(worker_process, node_id, redis_url)
         if wait:
             self.wait_alive(worker, node_id, redis_url)
         return worker
 
     def scheduler(self, node_id="scheduler-e2e", redis_url=None, wait=True):
         """``absensi scheduler`` (relay sweep every 0.5 s); by default waits for its heartbeat."""
-        scheduler = self._cli("scheduler", env={"SCHEDULER_ID": node_id}, redis_url=redis_url)
+        scheduler = self._start(scheduler_process, node_id, redis_url)
         if wait:
             self.wait_alive(scheduler, node_id, redis_url)
         return scheduler
