@@ -68,6 +68,16 @@ def db_url(sqlite_template, tmp_path):
     return f"sqlite:///{path}"
 
 
+@pytest.fixture()
+def session_factory(db_url):
+    """Sessions on the test's own database, for calling services, actors and jobs directly."""
+    from webapp.db import make_engine, make_session_factory
+
+    engine = make_engine(_settings(db_url, "redis://127.0.0.1:1/0"))
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def mariadb_server():
     with MariaDBServer() as server:

@@ -3,7 +3,7 @@
 Services raise :class:`ApiError`; the exception views turn it, and Pyramid's own 401/403/404/
 405/CSRF failures, into that shape for ``/api/`` paths. Every response gets ``X-Node-Id``.
 """
-from pyramid.events import NewResponse, subscriber  # noqa: F401
+from pyramid.events import NewResponse
 from pyramid.exceptions import BadCSRFToken, PredicateMismatch
 from pyramid.httpexceptions import HTTPForbidden, HTTPFound, HTTPNotFound
 from pyramid.response import Response

@@ -16,7 +16,6 @@ from tasks.dlq import dead_letters
 from tasks.scheduler import SchedulerJobs
 from tasks.testing import add_outbox_event, scheduler_process, worker_process
 from tests.factories import login
-from webapp.db import make_engine, make_session_factory
 from webapp.events.models import OutboxEvent
 from webapp.realtime import streams
 from webapp.servers import heartbeats
@@ -32,13 +31,6 @@ def settings_for(db_url, redis_url):
 @pytest.fixture()
 def settings(db_url, redis_server):
     return settings_for(db_url, redis_server.url)
-
-
-@pytest.fixture()
-def session_factory(settings):
-    engine = make_engine(settings)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 @pytest.fixture()

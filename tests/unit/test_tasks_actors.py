@@ -15,7 +15,6 @@ from tasks.broker import make_broker, make_middleware, make_redis_client
 from tasks.middleware.heartbeat import process_node_id
 from tasks.middleware.resources import AppResources
 from tasks.testing import add_outbox_event
-from webapp.db import make_engine, make_session_factory
 from webapp.events.models import OutboxEvent
 from webapp.realtime import streams
 from webapp.servers import heartbeats
@@ -26,13 +25,6 @@ from webapp.settings import apply_environment
 def settings(db_url, redis_server):
     return apply_environment({"database.url": db_url, "redis.url": redis_server.url,
                               "worker.node_id": "worker-7"}, environ={})
-
-
-@pytest.fixture()
-def session_factory(settings):
-    engine = make_engine(settings)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def stub_broker(settings, **resources):

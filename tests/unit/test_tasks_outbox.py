@@ -10,19 +10,11 @@ from tasks import outbox
 from tasks.broker import make_redis_client
 from tasks.cli import cmd_outbox_status, cmd_outbox_sweep
 from tasks.testing import add_outbox_event
-from webapp.db import make_engine, make_session_factory
 from webapp.events.models import OutboxEvent
 from webapp.realtime import streams
 from webapp.settings import apply_environment
 
 RETENTION = 48 * 3600
-
-
-@pytest.fixture()
-def session_factory(db_url):
-    engine = make_engine(apply_environment({"database.url": db_url}, environ={}))
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def history(redis, channel):

@@ -15,7 +15,6 @@ from tests.factories import Factory
 from webapp.accounts.models import User
 from webapp.attendance.models import Attendance
 from webapp.attendance.services import check_in
-from webapp.db import make_engine, make_session_factory
 from webapp.realtime import streams
 from webapp.servers import heartbeats
 from webapp.settings import apply_environment
@@ -31,13 +30,6 @@ def settings(db_url, redis_server):
         "scheduler.node_id": "scheduler-9", "outbox.sweep_interval_seconds": "0.3",
         "outbox.sweep_min_age_seconds": "0",
     }, environ={})
-
-
-@pytest.fixture()
-def session_factory(settings):
-    engine = make_engine(settings)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 @pytest.fixture()
