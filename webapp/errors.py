@@ -3,13 +3,14 @@
 Services raise :class:`ApiError`; the exception views turn it, and Pyramid's own 401/403/404/
 405/CSRF failures, into that shape for ``/api/`` paths. Every response gets ``X-Node-Id``.
 """
+import json
+import logging
+
 from pyramid.events import NewResponse
 from pyramid.exceptions import BadCSRFToken, PredicateMismatch
 from pyramid.httpexceptions import HTTPForbidden, HTTPFound, HTTPNotFound
 from pyramid.response import Response
 from pyramid.view import exception_view_config, forbidden_view_config, notfound_view_config
-import json
-import logging
 
 log = logging.getLogger(__name__)
 
