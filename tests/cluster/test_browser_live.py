@@ -119,16 +119,19 @@ def test_admin_dashboard_shows_another_browsers_check_in_and_out_live(
     # Then the dashboard shows the new row, the counts one higher and a toast, without a reload
     row = admin.locator(f'#latest-checkins tbody tr[data-attendance-id="{attendance["id"]}"]')
     expect(row).to_have_count(1, timeout=WAIT_MS)
-    shots.take(admin, "admin-dashboard-after-check-in")
     expect(row.locator(".cell-name")).to_have_text(employee["name"])
     expect(row.locator(".cell-check-out")).to_have_text("–")
     expect(jkt_count).to_have_text(str(jkt_before + 1), timeout=WAIT_MS)
     expect(total_count).to_have_text(str(total_before + 1), timeout=WAIT_MS)
+    shots.take(admin, "admin-dashboard-after-check-in")
     admin_watch.wait_event("attendances", attendance["id"], "attendance.created")
     wait_for_toast(admin, employee["name"] + " absen masuk di Jakarta")
     assert_not_reloaded(admin, marker)
 
     # When the employee checks out
+    jkt_out = admin.locator('[data-branch="JKT"] .count-checked-out')
+    out_before = admin_api.summary("JKT")["checked_out"]
+    expect(jkt_out).to_have_text(str(out_before), timeout=WAIT_MS)
     checked_out = act(phone, "#btn-check-out", CHECK_OUT)
     expect(phone.locator("#today-status")).to_contain_text("Sudah pulang pukul")
     shots.take(phone, "employee-checked-out")
@@ -137,6 +140,7 @@ def test_admin_dashboard_shows_another_browsers_check_in_and_out_live(
     expect(row.locator(".cell-check-out")).to_have_text(checked_out["check_out_at"][11:16],
                                                         timeout=WAIT_MS)
     expect(row).to_have_count(1)
+    expect(jkt_out).to_have_text(str(out_before + 1), timeout=WAIT_MS)
     admin_watch.wait_event("attendances", attendance["id"], "attendance.updated")
     wait_for_toast(admin, employee["name"] + " absen pulang di Jakarta")
     assert_not_reloaded(admin, marker)

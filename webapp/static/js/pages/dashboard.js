@@ -109,11 +109,14 @@ document.addEventListener("alpine:init", () => {
     },
 
     // The server owns the Summary rules, so refetch the branch instead of
-    // guessing; a burst of events for one branch costs one request.
+    // guessing. Throttled, not debounced: during a morning rush events never
+    // pause, and the counts must still move (one request per branch per 250 ms).
     scheduleSummary(code) {
-      if (!Absensi.branch(code)) return;
-      clearTimeout(this.refreshTimers[code]);
-      this.refreshTimers[code] = setTimeout(() => this.refreshBranch(code), 250);
+      if (!Absensi.branch(code) || this.refreshTimers[code]) return;
+      this.refreshTimers[code] = setTimeout(() => {
+        this.refreshTimers[code] = null;
+        this.refreshBranch(code);
+      }, 250);
     },
 
     async refreshBranch(code) {
