@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import redis
@@ -84,6 +85,16 @@ class Gateway:
 
     def wait(self, timeout):
         _wait_or_kill(self.process, timeout, lambda: self.process.kill())
+
+    def stop(self, timeout=10):
+        self.terminate()
+        self.wait(timeout)
+
+    def health(self):
+        """``(status, body)`` of the gateway's own ``/healthz``."""
+        url = f"http://127.0.0.1:{self.port}/healthz"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.loads(response.read())
 
 
 def _wait_or_kill(process, timeout, kill):

@@ -1,83 +1,25 @@
 """The websocket gateway (``python -m wsgate``) as a real process on a real Redis."""
 import json
-import os
 import signal
 import socket
 import struct
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 import websocket
 
-from cluster.servers import RedisServer, free_port, wait_until
+from cluster.servers import RedisServer, wait_until
 from webapp.realtime import streams, tokens
+from tests.realtime_helpers import Gateway, write_config
 from webapp.servers import heartbeats
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 SECRET = "gateway-test-secret-that-is-long-enough-for-checks"
 RETENTION = 3600
 EMPLOYEE_ID, OTHER_ID, ADMIN_ID = 7, 8, 1
 RECV_TIMEOUT = 5
-
-
-class Gateway:
-    """One ``python -m wsgate`` child process on a free loopback port."""
-
-    def __init__(self, redis_url, workdir, node_id="gateway-test"):
-        self.redis_url, self.node_id = redis_url, node_id
-        self.port = free_port()
-        self.log_path = Path(workdir) / f"{node_id}-{self.port}.log"
-        self.config = Path(workdir) / f"{node_id}.ini"
-        # a short auth timeout and heartbeat, so the tests about them are quick
-        self.config.write_text(
-            "[app:main]\nuse = egg:absensi\n"
-            "gateway.auth_timeout_seconds = 1\nheartbeat.interval_seconds = 1\n"
-        )
-        self.process = None
-
-    @property
-    def url(self):
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    def start(self):
-        env = dict(os.environ, REDIS_URL=self.redis_url, SECRET_KEY=SECRET,
-                   GATEWAY_PORT=str(self.port), GATEWAY_ID=self.node_id,
-                   ABSENSI_CONFIG=str(self.config), PYTHONUNBUFFERED="1")
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "wsgate"], cwd=REPO, env=env, stdout=log,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-            )
-        wait_until(lambda: self.subscribed_count() >= 1 or self.process.poll() is not None,
-                   timeout=20, what="gateway")
-        assert self.process.poll() is None, self.log()
-        return self
-
-    def subscribed_count(self):
-        return self.log().count("subscribed to absensi:live")
-
-    def log(self):
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def health(self):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=5) as resp:
-            return resp.status, json.loads(resp.read())
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
 
 
 @pytest.fixture()
@@ -86,7 +28,11 @@ def start_gateway(redis_server, tmp_path):
     gateways = []
 
     def start(redis_url=None, node_id="gateway-test"):
-        gateway = Gateway(redis_url or redis_server.url, tmp_path, node_id)
+        # a short auth timeout and heartbeat, so the tests about them are quick
+        config = write_config(tmp_path / f"{node_id}.ini", gateway__auth_timeout_seconds="1",
+                              heartbeat__interval_seconds="1")
+        gateway = Gateway(redis_url=redis_url or redis_server.url, secret=SECRET, config=config,
+                          workdir=tmp_path, node_id=node_id)
         gateways.append(gateway)
         return gateway.start()
 
@@ -458,7 +404,7 @@ def test_a_client_that_never_reads_does_not_delay_the_others(gateway, sockets, r
     # Then the fast client got everything promptly, and the slow one was dropped
     assert received == list(range(1, total + 1))
     assert time.monotonic() - started < 30
-    wait_until(lambda: "dropping a client that is 256 frames behind" in gateway.log(),
+    wait_until(lambda: "dropping a client that is 256 frames behind" in gateway.output(),
                timeout=5, what="slow client dropped")
     # (its close frame, 4008, waits behind megabytes it never reads; Tornado then aborts)
     wait_until(lambda: gateway.health()[1]["connections"] == 1, timeout=10,
