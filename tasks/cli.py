@@ -8,10 +8,15 @@ import os
 from pathlib import Path
 
 WORKER_SHUTDOWN_TIMEOUT_MS = 20_000
+IDLE_POLL_MS = 50
 
 
 def cmd_worker(args, settings):
     """Run ``dramatiq tasks.broker:setup tasks.actors`` in this process."""
+    # An idle Redis consumer polls with a backoff that grows up to the worker timeout
+    # (1 s by default): the first event after a quiet spell would wait up to that long.
+    # Dramatiq reads it from the environment when `dramatiq.worker` is first imported.
+    os.environ.setdefault("dramatiq_worker_timeout", str(IDLE_POLL_MS))
     from dramatiq.cli import main as dramatiq_main, make_argument_parser
 
     if getattr(args, "config", None):
