@@ -1,0 +1,355 @@
+"""The four scenarios of issue 4; each returns :class:`bench.report.Row` objects.
+
+- :func:`rush`: distinct employees check in through nginx at each concurrency, after a
+  ``GET /healthz`` round at the same concurrency (the bare endpoint to compare with),
+  while an admin socket listens on ``attendances`` (:func:`broadcast`).
+- :func:`fanout`: N sockets on one gateway, one event published, time to the last one.
+- :func:`queue`: N unpublished outbox events enqueued, time until all are published.
+"""
+import collections
+import datetime as dt
+import random
+import time
+import uuid
+
+from bench import cpu, loadgen
+from bench.report import Row
+from bench.stack import rss_kib
+from bench.wsclients import Fanout, Listener
+
+CHECK_IN_P95_MS = 100
+BROADCAST_P99_MS = 200
+FANOUT_LAST_MS = 1000
+QUEUE_DRAIN_MS = 5000
+#: think time of the quiet round: long enough for the worker to go idle in between
+QUIET_PAUSE = (0.2, 2.0)
+
+
+def _latencies(result, ok):
+    return [(end - start) * 1000 for start, end, status, _, _ in result["results"]
+            if status in ok]
+
+
+def _errors(result, ok):
+    bad = [(status, error) for _, _, status, error, _ in result["results"] if status not in ok]
+    kinds = collections.Counter(f"HTTP {s}" if s else (e or "?").split(":")[0] for s, e in bad)
+    return len(bad), kinds
+
+
+def _rate(count, result):
+    seconds = result["ended"] - result["began"]
+    return f"{count / seconds:.0f} req/s" if seconds > 0 else "-"
+
+
+def _measured(host, port, requests, **kwargs):
+    """:func:`loadgen.run` and a description of where the CPU went meanwhile."""
+    before = cpu.snapshot()
+    result = loadgen.run(host, port, requests, **kwargs)
+    spent = cpu.usage(before, cpu.snapshot(),
+                      extra={"load generator": result["cpu_seconds"]})
+    return result, cpu.describe(spent)
+
+
+def healthz_round(stack, *, count, concurrency):
+    host, port = stack.host_port()
+    result, spent = _measured(host, port, [["GET", "/healthz", {}, None]] * count,
+                              concurrency=concurrency)
+    errors, kinds = _errors(result, {200})
+    row = Row(f"`GET /healthz` (bare), {concurrency} clients", count, str(concurrency),
+              _latencies(result, {200}), _rate(count - errors, result), errors)
+    row.notes.append(spent)
+    if kinds:
+        row.notes.append(f"errors: {dict(kinds)}")
+    return row
+
+
+def checkin_round(stack, sessions, *, concurrency, bare=None, pause=None):
+    """Every session checks in once (one request each, with its own Idempotency-Key).
+
+    *bare*: the ``/healthz`` row of the same concurrency (for the ratio); *pause*: think
+    time between a client's requests (the quiet round)."""
+    host, port = stack.host_port()
+    requests = [
+        ["POST", "/api/attendance/check-in",
+         {**headers, "Content-Type": "application/json", "Idempotency-Key": str(uuid.uuid4())},
+         "{}"]
+        for headers in sessions
+    ]
+    result, spent = _measured(host, port, requests, concurrency=concurrency,
+                              capture="checkin", pause=pause)
+    errors, kinds = _errors(result, {201})
+    samples = _latencies(result, {201})
+    name = (f"Check-in, quiet: {concurrency} client, {pause[0]:g}–{pause[1]:g} s pauses"
+            if pause else f"Check-in (morning rush), {concurrency} clients")
+    row = Row(name, len(requests), str(concurrency), samples,
+              _rate(len(requests) - errors, result), errors)
+    if pause:
+        pass  # informational: the targets are for the rush
+    elif concurrency == 100:
+        row.target, row.passed = f"p95 ≤ {CHECK_IN_P95_MS} ms", (
+            errors == 0 and row.p(95) is not None and row.p(95) <= CHECK_IN_P95_MS)
+    elif concurrency == 200:
+        row.target, row.passed = "0 errors", errors == 0
+    nodes = collections.Counter(data["node"] for _, _, status, _, data in result["results"]
+                                if status == 201)
+    if bare is not None and row.p(50) and bare.p(50) and bare.p(95):
+        row.ratio = f"×{row.p(50) / bare.p(50):.1f} / ×{row.p(95) / bare.p(95):.1f}"
+    served = "served by " + ", ".join(f"{node} {n}" for node, n in sorted(nodes.items()))
+    if bare is not None:
+        served += ("; × bare = this latency / `GET /healthz`'s in the round just before, "
+                   "at the same concurrency")
+    row.notes.append(served)
+    row.notes.append(spent)
+    if kinds:
+        row.notes.append(f"errors: {dict(kinds)}")
+    answered = {data["id"]: end for _, end, status, _, data in result["results"]
+                if status == 201 and data and data["id"]}
+    return row, answered
+
+
+def sweep_requeues(stack):
+    """``(events, messages)`` the relay sweep has re-enqueued so far (its per-event
+    counters in Redis live a day): duplicates of messages that were merely queued."""
+    import redis
+
+    from tasks.outbox import REQUEUE_COUNT_PREFIX
+
+    client = redis.Redis.from_url(stack.cluster.redis_url, decode_responses=True)
+    try:
+        keys = list(client.scan_iter(match=REQUEUE_COUNT_PREFIX + "*", count=1000))
+        counts = [int(value) for value in client.mget(keys) if value] if keys else []
+    finally:
+        client.close()
+    return len(counts), sum(counts)
+
+
+def _requeued_note(before, after):
+    events, messages = after[0] - before[0], after[1] - before[1]
+    return (f"the relay sweep re-enqueued {events} of these events ({messages} extra "
+            f"messages for the worker) because they were still unpublished "
+            f"> `outbox.sweep_min_age_seconds` after commit")
+
+
+def wait_outbox_empty(stack, timeout=120):
+    """Until every outbox row is published (bounded); returns the seconds waited."""
+    from sqlalchemy import func, select
+
+    from webapp.events.models import OutboxEvent
+
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        with stack.session_factory() as session:
+            pending = session.scalar(select(func.count()).select_from(OutboxEvent)
+                                     .where(OutboxEvent.published_at.is_(None)))
+        if not pending:
+            return time.monotonic() - began
+        time.sleep(0.1)
+    raise RuntimeError(f"{pending} outbox events still unpublished after {timeout} s")
+
+
+def broadcast(answered, events, *, label):
+    """Row for one round: response received (loadgen) -> event at the admin socket."""
+    first_seen, seen_ids = {}, collections.Counter()
+    for received, event_id, event, attendance_id in events:
+        if event == "attendance.created" and attendance_id in answered:
+            seen_ids[event_id] += 1
+            first_seen.setdefault(attendance_id, received)
+    samples = [(first_seen[a] - end) * 1000 for a, end in answered.items() if a in first_seen]
+    missing = len(answered) - len(first_seen)
+    duplicates = sum(n - 1 for n in seen_ids.values())
+    target = f"p99 ≤ {BROADCAST_P99_MS} ms"
+    # the target is for the rush; the quiet round shows where it stands without load
+    row = Row(f"Broadcast to admin socket, {label}", len(answered), "1", samples,
+              errors=missing, target=f"({target})" if label.startswith("quiet") else target)
+    if first_seen:
+        span = max(first_seen.values()) - min(first_seen.values())
+        row.throughput = f"{len(first_seen) / span:.0f} ev/s" if span > 0 else "-"
+    row.passed = missing == 0 and bool(samples) and row.p(99) <= BROADCAST_P99_MS
+    early = sum(1 for s in samples if s < 0)
+    row.notes.append(
+        f"from the check-in response read by the load generator to the `attendance.created` "
+        f"frame at one admin socket through nginx, matched by attendance id; errors = events "
+        f"never received; {duplicates} duplicates; {early} arrived before the HTTP response "
+        f"(negative latency, counted as is)")
+    return row
+
+
+def rush(stack, rounds, *, quiet=(), log=print):
+    """*rounds*: ``[(concurrency, sessions), ...]``; *quiet*: sessions that check in
+    first, one at a time with pauses (the broadcast path without CPU contention).
+    Returns the rows of every round."""
+    admin = stack.admin_headers()
+    listener = Listener(url=stack.cluster.ws_url, token=stack.realtime_token(admin),
+                        origin=stack.cluster.base_url).start()
+    rows, answered = [], []
+    try:
+        if quiet:
+            row, ids = checkin_round(stack, quiet, concurrency=1, pause=QUIET_PAUSE)
+            log(f"  quiet check-ins: p50 {row.p(50):.0f} ms, p95 {row.p(95):.0f} ms")
+            rows.append(row)
+            answered.append(("quiet: 1 check-in at a time", ids))
+        for concurrency, sessions in rounds:
+            bare = healthz_round(stack, count=len(sessions), concurrency=concurrency)
+            log(f"  /healthz at {concurrency}: p50 {bare.p(50):.1f} ms, p95 {bare.p(95):.1f} ms")
+            requeued = sweep_requeues(stack)
+            row, ids = checkin_round(stack, sessions, concurrency=concurrency, bare=bare)
+            log(f"  check-in at {concurrency}: p50 {row.p(50):.0f} ms, p95 {row.p(95):.0f} ms, "
+                f"{row.errors} errors, {row.throughput}\n    {row.notes[1]}")
+            waited = wait_outbox_empty(stack)
+            log(f"  outbox empty {waited:.1f} s after the round")
+            row.notes.append(f"outbox empty {waited:.1f} s after the round's last answer; "
+                             + _requeued_note(requeued, sweep_requeues(stack)))
+            rows += [bare, row]
+            answered.append((f"rush at {concurrency}", ids))
+        time.sleep(1)  # the last frames' way from Redis through the gateway and nginx
+    finally:
+        heard = listener.stop()
+    for label, ids in answered:
+        rows.append(broadcast(ids, heard["events"], label=label))
+    if heard["closed"]:
+        rows[-1].notes.append(f"admin socket closed early: {heard['closed']}")
+    return rows
+
+
+def count_attendances(stack, user_ids):
+    from sqlalchemy import func, select
+
+    from webapp.attendance.models import Attendance
+
+    with stack.session_factory() as session:
+        rows = session.scalar(select(func.count()).select_from(Attendance)
+                              .where(Attendance.user_id.in_(user_ids)))
+        users = session.scalar(select(func.count(func.distinct(Attendance.user_id)))
+                               .where(Attendance.user_id.in_(user_ids)))
+    return rows, users
+
+
+def _fake_attendance(attendance_id, user_id, now):
+    stamp = now.isoformat()
+    return {"id": attendance_id, "user": {"id": user_id, "name": "Bench"}, "branch": "JKT",
+            "work_date": now.date().isoformat(), "check_in_at": stamp, "check_out_at": None,
+            "status": "present", "check_in_node": "bench", "check_out_node": None,
+            "duration_minutes": None, "note": None}
+
+
+def fanout(stack, *, clients, log=print):
+    """One gateway process of our own, *clients* subscribed sockets, one event."""
+    import redis
+
+    from webapp.realtime import streams
+
+    process, port = stack.start_gateway()
+    fan, finished = None, False
+    try:
+        time.sleep(1)
+        before = rss_kib(process.pid)
+        token = stack.realtime_token(stack.admin_headers())
+        marker = random.randint(900_000_000, 999_999_999)
+        fan = Fanout(url=f"ws://127.0.0.1:{port}/ws", token=token, clients=clients,
+                     event_id=marker)
+        ready = fan.connect(timeout=600)
+        log(f"  {ready['ready']} sockets subscribed in {ready['connect_seconds']:.1f} s "
+            f"({ready['failed']} failed)")
+        time.sleep(1)
+        after = rss_kib(process.pid)
+        client = redis.Redis.from_url(stack.cluster.redis_url, decode_responses=True)
+        now = dt.datetime.now(dt.timezone.utc)
+        try:
+            cpu_before = cpu.snapshot()
+            began = time.monotonic()
+            streams.publish(client, "attendances", event_id=marker,
+                            event="attendance.created", node_id="bench", ts=now,
+                            data=_fake_attendance(marker, 1, now),
+                            retention_seconds=int(
+                                stack.settings["realtime.history_retention_seconds"]))
+        finally:
+            client.close()
+        result = fan.result(timeout=120)
+        spent = cpu.describe(cpu.usage(cpu_before, cpu.snapshot()))
+        spent = spent.replace("in the round", "from the publish to the last socket")
+        finished = True
+    finally:
+        if fan is not None:
+            fan.close(timeout=30 if finished else 0.1)
+        stack.stop_gateway(process)
+    samples = [(t - began) * 1000 for t in result["received"]]
+    errors = ready["failed"] + result["missing"]
+    last = max(samples) if samples else None
+    row = Row(f"Fan-out: 1 gateway, {clients} sockets, 1 event", clients, str(clients), samples,
+              errors=errors, target=f"last ≤ {FANOUT_LAST_MS / 1000:g} s")
+    row.max = last
+    per = (after - before) / max(ready["ready"], 1)
+    row.throughput = (f"{len(samples) / (last / 1000):.0f} msg/s" if last else "-") + \
+        f"; {per:.0f} KiB/socket"
+    row.passed = errors == 0 and last is not None and last <= FANOUT_LAST_MS
+    row.notes.append(
+        f"from the publish call (Redis script) to each socket reading the frame, straight "
+        f"to the gateway (no nginx); last socket after {last:.0f} ms; gateway RSS "
+        f"{before / 1024:.1f} MiB idle -> {after / 1024:.1f} MiB with {ready['ready']} "
+        f"subscribed sockets = **{per:.1f} KiB per connection**; connecting them took "
+        f"{ready['connect_seconds']:.1f} s; errors = sockets that failed to connect or "
+        f"never got the event" + (f" ({ready['errors']})" if ready["errors"] else ""))
+    row.notes.append(spent)
+    return row
+
+
+def queue(stack, user_ids, *, events, log=print):
+    """*events* unpublished outbox rows inserted, then enqueued; until all published."""
+    from sqlalchemy import func, select
+
+    from tasks.broker import make_broker
+    from tasks.outbox import enqueuer
+    from webapp.events.models import OutboxEvent
+
+    now = dt.datetime.now(dt.timezone.utc)
+    naive = now.replace(tzinfo=None, microsecond=0)
+    with stack.session_factory.begin() as session:
+        rows = [OutboxEvent(event_type="attendance.created", aggregate_id=800_000_000 + i,
+                            user_id=user_ids[i % len(user_ids)], node_id="bench",
+                            payload=_fake_attendance(800_000_000 + i,
+                                                     user_ids[i % len(user_ids)], now),
+                            created_at=naive, attempts=0)
+                for i in range(events)]
+        session.add_all(rows)
+        session.flush()
+        ids = [row.id for row in rows]
+    broker = make_broker(stack.settings)
+    enqueue = enqueuer(broker)
+    requeued = sweep_requeues(stack)
+    before = cpu.snapshot()
+    began = time.monotonic()
+    for event_id in ids:
+        enqueue(event_id)
+    enqueued = time.monotonic() - began
+    samples, done, deadline = [], 0, began + 120
+    lo, hi = min(ids), max(ids)
+    while done < len(ids) and time.monotonic() < deadline:
+        time.sleep(0.02)
+        with stack.session_factory() as session:
+            now_done = session.scalar(
+                select(func.count()).select_from(OutboxEvent)
+                .where(OutboxEvent.id.between(lo, hi), OutboxEvent.published_at.is_not(None)))
+        elapsed = (time.monotonic() - began) * 1000
+        samples += [elapsed] * (now_done - done)
+        done = now_done
+    spent = cpu.describe(cpu.usage(before, cpu.snapshot()))
+    spent = spent.replace("in the round", "while draining")
+    broker.close()
+    drained = samples[-1] if done == len(ids) else None
+    row = Row(f"Queue: {events} outbox events enqueued -> published", events,
+              f"{stack.workers}×4 thr", samples, errors=len(ids) - done,
+              target=f"all ≤ {QUEUE_DRAIN_MS / 1000:g} s")
+    row.max = drained
+    row.throughput = f"{len(ids) / (drained / 1000):.0f} ev/s" if drained else "-"
+    row.passed = drained is not None and drained <= QUEUE_DRAIN_MS
+    row.notes.append(
+        f"percentiles = time from the first enqueue until that share of the events had "
+        f"`published_at` (polled every 20 ms); each event goes to 2 channels (`attendances`, "
+        f"`user.{{id}}`); enqueueing the {events} messages took {enqueued * 1000:.0f} ms; "
+        f"last event after {drained / 1000 if drained else float('nan'):.2f} s")
+    row.notes.append(spent)
+    time.sleep(float(stack.settings["outbox.sweep_interval_seconds"]))  # a sweep in flight
+    row.notes.append(_requeued_note(requeued, sweep_requeues(stack)))
+    log(f"  {done}/{len(ids)} published, drained in "
+        f"{drained / 1000 if drained else float('nan'):.2f} s")
+    return row
