@@ -59,7 +59,9 @@ DEFAULTS = {
     "worker.node_id": "worker-1",
     "scheduler.node_id": "scheduler-1",
     "outbox.sweep_interval_seconds": "3",
-    "outbox.sweep_min_age_seconds": "2",
+    # Longer than the queue delay of a busy morning, or the sweep re-enqueues events that
+    # are only waiting their turn (doubling the worker's load exactly when it hurts).
+    "outbox.sweep_min_age_seconds": "15",
 }
 
 #: the four cities of the contract; a node's city comes from here unless APP_CITY says otherwise

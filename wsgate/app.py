@@ -8,6 +8,7 @@ client with 1001 (going away), removes its heartbeat and returns.
 import asyncio
 import functools
 import logging
+import resource
 import signal
 
 import redis.asyncio
@@ -118,8 +119,20 @@ async def serve(settings, stop=None):
     log.info("gateway %s stopped", node_id)
 
 
+def raise_open_files_limit():
+    """Every websocket is a file descriptor: lift the soft limit (often 1,024) to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = min(hard, 1 << 20) if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):
+            log.warning("could not raise the open files limit above %s", soft)
+
+
 def main(settings=None):
     """Entry point of ``python -m wsgate`` and ``absensi gateway`` (which passes *settings*)."""
+    raise_open_files_limit()
     logging.basicConfig(level=logging.INFO,
                         format="%(asctime)s %(levelname)-5.5s [%(name)s] %(message)s")
     asyncio.run(serve(settings or load_settings()))

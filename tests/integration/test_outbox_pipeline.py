@@ -16,6 +16,7 @@ from tasks.dlq import dead_letters
 from tasks.scheduler import SchedulerJobs
 from tasks.testing import add_outbox_event, scheduler_process, worker_process
 from tests.factories import login
+from tests.realtime_helpers import write_config
 from webapp.events.models import OutboxEvent
 from webapp.realtime import streams
 from webapp.servers import heartbeats
@@ -122,13 +123,17 @@ def test_the_same_event_sent_twice_is_published_once(settings, session_factory, 
 
 
 def test_event_committed_while_redis_is_down_goes_out_when_it_is_back(
-        db_url, session_factory, start_worker, processes):
+        db_url, session_factory, start_worker, processes, tmp_path):
     # Given a private Redis, a worker and a scheduler
     with RedisServer() as redis_server:
         settings = settings_for(db_url, redis_server.url)
         client = redis.Redis.from_url(redis_server.url, decode_responses=True)
         worker = start_worker(redis_server.url)
-        scheduler = scheduler_process(database_url=db_url, redis_url=redis_server.url)
+        # a quick relay sweep (production waits longer before re-enqueueing)
+        config = write_config(tmp_path / "sweep.ini", outbox__sweep_interval_seconds="0.5",
+                              outbox__sweep_min_age_seconds="1")
+        scheduler = scheduler_process(database_url=db_url, redis_url=redis_server.url,
+                                      env={"ABSENSI_CONFIG": str(config)})
         processes.append(scheduler.start())
         try:
             # When Redis goes down and an event is committed: the enqueue fails fast
