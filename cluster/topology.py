@@ -62,7 +62,11 @@ def web_spec(n, *, port, root, workers=None, threads=None):
 
 
 def worker_spec(n):
-    return ProcessSpec(f"worker-{n}", "worker", [BIN / "absensi", "worker"],
+    # One worker process per core: publishing is CPU-bound Python (GIL), and a single
+    # process drained a 1,000-event backlog in ~6 s where two took ~2.5 s (BENCHMARKS.md).
+    processes = str(min(os.cpu_count() or 1, 4))
+    return ProcessSpec(f"worker-{n}", "worker",
+                       [BIN / "absensi", "worker", "--processes", processes],
                        {"WORKER_ID": f"worker-{n}"})
 
 
