@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 
+from cluster.topology import WORKER_PROCESSES
 from bench import REPO_ROOT, cpu, report, scenarios
 from bench.stack import CHEAP_ARGON2, Stack
 from bench.wsclients import raise_fd_limit
@@ -150,7 +151,7 @@ def main(argv=None):
     settings = (
         f"4 web nodes (gunicorn gthread, {args.gunicorn_workers} processes × "
         f"{args.gunicorn_threads} threads each) behind nginx {versions['nginx']} "
-        f"(worker_processes auto); {args.workers} Dramatiq worker (1 process × 4 threads); "
+        f"(worker_processes auto); {args.workers} Dramatiq worker ({WORKER_PROCESSES} processes × 4 threads); "
         f"1 gateway in the cluster + 1 of its own for the fan-out; scheduler; "
         f"MariaDB {versions['mariadb']} (innodb_flush_log_at_trx_commit=2, 128 MiB buffer "
         f"pool); Redis {versions['redis']} (no persistence); RLIMIT_NOFILE {fd_limit}."

@@ -12,6 +12,7 @@ import random
 import time
 import uuid
 
+from cluster.topology import WORKER_PROCESSES
 from bench import cpu, loadgen
 from bench.report import Row
 from bench.stack import rss_kib
@@ -337,7 +338,7 @@ def queue(stack, user_ids, *, events, log=print):
     broker.close()
     drained = samples[-1] if done == len(ids) else None
     row = Row(f"Queue: {events} outbox events enqueued -> published", events,
-              f"{stack.workers}×4 thr", samples, errors=len(ids) - done,
+              f"{stack.workers}×{WORKER_PROCESSES}×4 thr", samples, errors=len(ids) - done,
               target=f"all ≤ {QUEUE_DRAIN_MS / 1000:g} s")
     row.max = drained
     row.throughput = f"{len(ids) / (drained / 1000):.0f} ev/s" if drained else "-"

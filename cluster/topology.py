@@ -61,12 +61,14 @@ def web_spec(n, *, port, root, workers=None, threads=None):
     return ProcessSpec(node_id, "web", argv, env, port=port, ready_path="/readyz")
 
 
+# One worker process per core (up to 4): publishing is CPU-bound Python (GIL), and one
+# process drained a 1,000-event backlog in ~6 s where two took ~2.5 s (BENCHMARKS.md).
+WORKER_PROCESSES = min(os.cpu_count() or 1, 4)
+
+
 def worker_spec(n):
-    # One worker process per core: publishing is CPU-bound Python (GIL), and a single
-    # process drained a 1,000-event backlog in ~6 s where two took ~2.5 s (BENCHMARKS.md).
-    processes = str(min(os.cpu_count() or 1, 4))
     return ProcessSpec(f"worker-{n}", "worker",
-                       [BIN / "absensi", "worker", "--processes", processes],
+                       [BIN / "absensi", "worker", "--processes", str(WORKER_PROCESSES)],
                        {"WORKER_ID": f"worker-{n}"})
 
 
