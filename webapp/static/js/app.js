@@ -308,6 +308,18 @@
       if (insertNew === false) return { rows, inserted: false };
       return { rows: [att].concat(rows), inserted: true };
     },
+    /**
+     * Mark row `id` as just changed on an Alpine component with a `flash` map
+     * (the row's class binding reads it) for 2.5 s.
+     */
+    highlight(component, id) {
+      component.flash = Object.assign({}, component.flash, { [id]: true });
+      setTimeout(() => {
+        const copy = Object.assign({}, component.flash);
+        delete copy[id];
+        component.flash = copy;
+      }, 2500);
+    },
     /** Sort newest check-in first (offsets differ per branch, so compare instants). */
     sortByCheckIn(rows) {
       return rows.slice().sort((a, b) => Date.parse(b.check_in_at) - Date.parse(a.check_in_at));

@@ -100,12 +100,7 @@ document.addEventListener("alpine:init", () => {
     },
 
     highlight(id) {
-      this.flash = Object.assign({}, this.flash, { [id]: true });
-      setTimeout(() => {
-        const copy = Object.assign({}, this.flash);
-        delete copy[id];
-        this.flash = copy;
-      }, 2500);
+      Absensi.attendance.highlight(this, id);
     },
 
     // The server owns the Summary rules, so refetch the branch instead of

@@ -97,12 +97,7 @@ document.addEventListener("alpine:init", () => {
     },
 
     highlight(id) {
-      this.flash = Object.assign({}, this.flash, { [id]: true });
-      setTimeout(() => {
-        const copy = Object.assign({}, this.flash);
-        delete copy[id];
-        this.flash = copy;
-      }, 2500);
+      Absensi.attendance.highlight(this, id);
     },
 
     // ------------------------------------------------------------ Riwayat
