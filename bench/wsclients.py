@@ -88,13 +88,9 @@ class Listener:
         self.process = None
 
     def start(self, timeout=30):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.wsclients", "listen"], cwd=REPO_ROOT, text=True,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
+        # stdin stays open: "stop" is sent on it later
+        self.process = _spawn("listen", self.job, close_stdin=False)
         try:
-            self.process.stdin.write(json.dumps(self.job) + "\n")
-            self.process.stdin.flush()
             line = _readline(self.process, timeout)
             if not json.loads(line).get("ready"):
                 raise RuntimeError(f"listener not ready: {line}")
@@ -117,6 +113,20 @@ class Listener:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
+
+
+def _spawn(mode, job, *, close_stdin):
+    """``python -m bench.wsclients MODE`` in its own process, handed *job* on stdin."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.wsclients", mode], cwd=REPO_ROOT, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    process.stdin.write(json.dumps(job) + "\n")
+    if close_stdin:
+        process.stdin.close()
+    else:
+        process.stdin.flush()
+    return process
 
 
 def _readline(process, timeout):
@@ -193,13 +203,8 @@ class Fanout:
         self.process = None
 
     def connect(self, timeout=300):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.wsclients", "fanout"], cwd=REPO_ROOT, text=True,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )
+        self.process = _spawn("fanout", self.job, close_stdin=True)
         try:
-            self.process.stdin.write(json.dumps(self.job) + "\n")
-            self.process.stdin.close()
             return json.loads(_readline(self.process, timeout))
         except BaseException:
             self.close(timeout=0.1)
