@@ -12,6 +12,7 @@ from typing import NamedTuple
 from dramatiq import Message
 from sqlalchemy import func, select, update
 
+from webapp.clock import utcnow_naive
 from webapp.events.models import OutboxEvent
 from webapp.realtime import channels, streams
 
@@ -37,10 +38,6 @@ local lease = math.min(tonumber(ARGV[1]) * 2 ^ (n - 1), tonumber(ARGV[2]))
 redis.call('SET', KEYS[1], n, 'EX', math.floor(lease))
 return n
 """
-
-
-def utcnow_naive():
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
 def enqueuer(broker):

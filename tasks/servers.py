@@ -4,7 +4,6 @@ Heartbeats expire on their own; this diff compares the live set with the set ann
 last time, which is kept in Redis so that a restarted scheduler, or a second one, does
 not announce the same change again.
 """
-import datetime as dt
 import json
 
 from webapp.realtime import channels, streams
@@ -29,7 +28,7 @@ def announce_node_changes(redis, *, node_id, retention_seconds):
             data["status"] = "down"
         streams.publish(
             redis, channels.SERVERS, event_id=redis.incr(EVENT_SEQ_KEY), event=event,
-            node_id=node_id, ts=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            node_id=node_id, ts=heartbeats.utc_now_iso(),
             data=data, retention_seconds=retention_seconds,
         )
         # Remembered per change: a crash half-way repeats at most the unrecorded ones.

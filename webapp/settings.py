@@ -7,8 +7,6 @@ Every process (web node, worker, scheduler, gateway, CLI) calls
 import os
 from pathlib import Path
 
-from paste.deploy.converters import asbool
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 #: environment variable -> settings key
@@ -120,14 +118,6 @@ def load_settings(config_path=None, environ=None, **overrides):
     raw = dict(appconfig(f"config:{path}", name="main"))
     raw.update(overrides)
     return apply_environment(raw, environ)
-
-
-def as_int(settings, key):
-    return int(settings[key])
-
-
-def as_bool(settings, key):
-    return asbool(settings.get(key, False))
 
 
 def as_list(settings, key):

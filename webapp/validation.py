@@ -94,15 +94,14 @@ def positive_int(raw, field, errors):
 def iso_date(raw, field, errors):
     if raw in (None, ""):
         return None
-    try:
-        return dt.date.fromisoformat(str(raw).strip()) if len(str(raw).strip()) == 10 else _bad()
-    except ValueError:
-        errors[field] = "Tanggal harus berformat YYYY-MM-DD."
-        return None
-
-
-def _bad():
-    raise ValueError
+    text = str(raw).strip()
+    if len(text) == 10:  # only YYYY-MM-DD (fromisoformat would take other ISO forms too)
+        try:
+            return dt.date.fromisoformat(text)
+        except ValueError:
+            pass
+    errors[field] = "Tanggal harus berformat YYYY-MM-DD."
+    return None
 
 
 def raise_if(errors):

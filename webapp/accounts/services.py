@@ -1,5 +1,4 @@
 """Users: creation, lookup, updates. Called by views, the CLI and the demo seeder."""
-import datetime as dt
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -7,6 +6,7 @@ from sqlalchemy.exc import IntegrityError
 from webapp.accounts.models import ROLES, User
 from webapp.accounts.passwords import hash_password, verify_password
 from webapp.branches.services import branch_by_code, branch_json
+from webapp.clock import utcnow_naive
 from webapp.errors import ApiError, invalid
 from webapp import validation as v
 
@@ -57,7 +57,7 @@ def create_user(dbsession, *, name, email, password, role, branch):
         active=True,
         branch=branch_row,
         auth_version=1,
-        created_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+        created_at=utcnow_naive(),
     )
     try:
         with dbsession.begin_nested():

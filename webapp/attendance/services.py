@@ -12,7 +12,6 @@ from sqlalchemy.exc import IntegrityError
 from webapp.accounts.models import User
 from webapp.attendance.models import Attendance
 from webapp.attendance.serializers import attendance_json
-from webapp.branches.models import Branch
 from webapp.branches.services import all_branches
 from webapp.clock import utcnow
 from webapp.errors import ApiError
@@ -184,6 +183,3 @@ def summary(dbsession, branches, today_rows):
         "not_checked_in": employees - active_present,
     }
 
-
-def branches_by_id(dbsession):
-    return {b.id: b for b in dbsession.scalars(select(Branch))}

@@ -1,16 +1,6 @@
-import datetime as dt
-
 from sqlalchemy import select
 
 from webapp.branches.models import Branch
-
-#: Seeded by the first migration (contract §1).
-CONTRACT_BRANCHES = [
-    {"code": "JKT", "name": "Jakarta", "timezone": "Asia/Jakarta"},
-    {"code": "BDG", "name": "Bandung", "timezone": "Asia/Jakarta"},
-    {"code": "SBY", "name": "Surabaya", "timezone": "Asia/Jakarta"},
-    {"code": "DPS", "name": "Bali (Denpasar)", "timezone": "Asia/Makassar"},
-]
 
 
 def all_branches(dbsession):
@@ -32,6 +22,3 @@ def branch_json(branch):
         "grace_minutes": branch.grace_minutes,
     }
 
-
-def local_today(branch, now_utc=None):
-    return branch.local_date(now_utc or dt.datetime.now(dt.timezone.utc))

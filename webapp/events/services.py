@@ -5,12 +5,12 @@ session factory so that, once (and only once) the transaction really commits, ea
 event id is handed to the publisher queue. If that hand-off fails (Redis or the broker
 down) nothing is lost: the relay sweep republishes every row whose ``published_at`` is NULL.
 """
-import datetime as dt
 import logging
 
 from sqlalchemy import event as sa_event
 
 from webapp.attendance.serializers import attendance_json
+from webapp.clock import utcnow_naive
 from webapp.events.models import OutboxEvent
 
 log = logging.getLogger(__name__)
@@ -18,10 +18,6 @@ PENDING = "outbox_pending_event_ids"
 
 ATTENDANCE_CREATED = "attendance.created"
 ATTENDANCE_UPDATED = "attendance.updated"
-
-
-def utcnow_naive():
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
 
 
 def record_event(dbsession, *, event_type, attendance, node_id):

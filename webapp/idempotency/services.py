@@ -4,11 +4,11 @@ The key row is inserted *before* the action, inside the same transaction: a conc
 request with the same key blocks on the unique index until the first commits, then
 reads and replays the stored response instead of acting twice.
 """
-import datetime as dt
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
+from webapp.clock import utcnow_naive
 from webapp.errors import ApiError, invalid, json_response
 from webapp.idempotency.models import IdempotencyKey
 
@@ -46,7 +46,7 @@ def run_once(dbsession, *, user_id, key, fingerprint, action):
         return _replay(record, fingerprint)
     record = IdempotencyKey(
         user_id=user_id, key=key, fingerprint=fingerprint,
-        created_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+        created_at=utcnow_naive(),
     )
     try:
         with dbsession.begin_nested():

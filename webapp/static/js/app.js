@@ -283,6 +283,21 @@
   /** Page count helper shared by the paginated tables. */
   Absensi.pageCount = (total, perPage) => Math.max(1, Math.ceil((total || 0) / (perPage || 1)));
 
+  /**
+   * Pagination methods for an Alpine component with `page`, `perPage` and `total`;
+   * `load` names the component's method that fetches the current page.
+   */
+  Absensi.pager = (load) => ({
+    pages() {
+      return Absensi.pageCount(this.total, this.perPage);
+    },
+    goTo(n) {
+      if (n < 1 || n > this.pages()) return;
+      this.page = n;
+      this[load]();
+    },
+  });
+
   // ---------------------------------------------------------------- attendance rows
   // An attendance only moves forward (checked in -> checked out), so whichever
   // copy has a check-out is the newer one. That makes merging HTTP snapshots

@@ -49,15 +49,7 @@ document.addEventListener("alpine:init", () => {
       }, 30000);
     },
 
-    pages() {
-      return Absensi.pageCount(this.total, this.perPage);
-    },
-
-    goTo(n) {
-      if (n < 1 || n > this.pages()) return;
-      this.page = n;
-      this.reload();
-    },
+    ...Absensi.pager("reload"),
 
     /** Today's record comes from page 1; the table shows the current page. */
     async reload() {

@@ -110,15 +110,7 @@ document.addEventListener("alpine:init", () => {
       return Absensi.url("/api/attendances/export.csv", this.applied);
     },
 
-    pages() {
-      return Absensi.pageCount(this.total, this.perPage);
-    },
-
-    goTo(n) {
-      if (n < 1 || n > this.pages()) return;
-      this.page = n;
-      this.loadHistory();
-    },
+    ...Absensi.pager("loadHistory"),
 
     applyFilters() {
       if (this.filters.from && this.filters.to && this.filters.from > this.filters.to) {

@@ -32,15 +32,7 @@ document.addEventListener("alpine:init", () => {
       this.load();
     },
 
-    pages() {
-      return Absensi.pageCount(this.total, this.perPage);
-    },
-
-    goTo(n) {
-      if (n < 1 || n > this.pages()) return;
-      this.page = n;
-      this.load();
-    },
+    ...Absensi.pager("load"),
 
     async load() {
       const seq = ++this.seq;
