@@ -9,6 +9,7 @@
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -107,6 +108,28 @@ def _wait_or_kill(process, timeout, kill):
         process.wait(timeout=10)
 
 
+class Closed(AssertionError):
+    """The server closed the socket where a frame was expected (code and reason kept)."""
+
+    def __init__(self, code, reason):
+        super().__init__(f"socket closed by the server: {code} {reason!r}")
+        self.code, self.reason = code, reason
+
+
+def close_of(frame_data):
+    """``(code, reason)`` of a close frame's payload (1005: no code given)."""
+    if len(frame_data) < 2:
+        return 1005, ""
+    return struct.unpack("!H", frame_data[:2])[0], frame_data[2:].decode("utf-8", "replace")
+
+
+def parse_frame(opcode, data):
+    """A received text frame as a dict; a close frame raises :class:`Closed`."""
+    if opcode == websocket.ABNF.OPCODE_CLOSE:
+        raise Closed(*close_of(data))
+    return json.loads(data)
+
+
 class Socket:
     """A websocket client of contract §4. Every event frame it reads is kept in ``events``."""
 
@@ -118,19 +141,20 @@ class Socket:
         self.ws.send(json.dumps(frame))
 
     def recv(self, timeout=RECV_TIMEOUT):
-        """The next frame, as a dict; raises ``WebSocketTimeoutException`` after *timeout*."""
+        """The next frame, as a dict; raises ``WebSocketTimeoutException`` after *timeout*
+        and :class:`Closed` when the server closes the socket instead."""
         deadline = time.monotonic() + timeout
         while True:
             # Short reads: websocket-client answers a server ping inside recv() and then
             # waits afresh, so one long socket timeout would never expire on a pinged socket.
             self.ws.settimeout(min(max(deadline - time.monotonic(), 0.01), READ_SLICE))
             try:
-                text = self.ws.recv()
+                opcode, data = self.ws.recv_data()
                 break
             except websocket.WebSocketTimeoutException:
                 if time.monotonic() >= deadline:
                     raise
-        frame = json.loads(text)
+        frame = parse_frame(opcode, data)
         if frame.get("op") == "event":
             self.events.append(frame)
         return frame

@@ -9,10 +9,16 @@ by redis-py's silent reconnect-and-resubscribe -- the hub reads every channel th
 subscribers from the stream after the last offset it delivered there (or after the
 start of the previous subscription, for channels that were quiet), and delivers those
 entries first. Clients drop what they already have, so this adds no duplicates.
+
+A Redis restart *with* its data (AOF, RDB) loses nothing: the gateway fills the gap and
+clients keep their sockets. Only when Redis came back without its data (its epoch token,
+:func:`~webapp.realtime.streams.aepoch`, changed) or trimmed events the clients never got
+are they asked to resubscribe (close 1012), so they learn ``recovered: false`` and reload.
 """
 import asyncio
 import json
 import logging
+import secrets
 import time
 
 from redis.exceptions import RedisError
@@ -44,6 +50,8 @@ class Hub:
         # Start of the current (or last) pub/sub subscription, in Redis time. Before the
         # first one, the gateway's own start time stands in (same clock on one host).
         self._subscribed_since = _just_before(int(time.time() * 1000))
+        # Redis data epoch seen at the last subscription (None before the first one)
+        self._epoch = None
 
     # -- clients ---------------------------------------------------------------------
     def attach(self, client):
@@ -124,15 +132,18 @@ class Hub:
     async def _on_subscribed(self):
         seconds, micros = await self.redis.time()
         started = _just_before(seconds * 1000 + micros // 1000)
+        epoch = await streams.aepoch(self.redis, secrets.token_hex(16))
+        data_kept = self._epoch in (None, epoch)
         for channel in list(self._channels):
             cursor = max(self._delivered.get(channel, self._subscribed_since),
                          self._subscribed_since)
-            await self._fill_gap(channel, cursor)
+            await self._fill_gap(channel, cursor, data_kept)
         # only now: if filling failed, the next attempt starts from the old cursor again
         self._subscribed_since = started
+        self._epoch = epoch
         log.info("subscribed to %s", streams.LIVE_PUBSUB_CHANNEL)
 
-    async def _fill_gap(self, channel, cursor):
+    async def _fill_gap(self, channel, cursor, data_kept):
         history = await streams.aread_history(
             self.redis, channel, streams.format_offset(cursor), self.history_limit
         )
@@ -142,7 +153,10 @@ class Hub:
         if lost_stream:
             # a new history starts from scratch; its offsets owe nothing to the old ones
             del self._delivered[channel]
-        if history.gap_lost or lost_stream:
+        # With Redis's data kept, a stream's marker that was never moved by a trim only
+        # says where a stream created meanwhile began: nothing before it ever existed.
+        trimmed_away = history.gap_lost and (history.trimmed or not data_kept)
+        if history.truncated or trimmed_away or lost_stream:
             # events these clients never got are gone from Redis: make them reconnect,
             # resubscribe with their offset, get recovered:false and reload over HTTP
             log.warning("history of %s lost during a Redis outage; resyncing", channel)

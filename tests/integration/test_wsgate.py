@@ -2,7 +2,6 @@
 import json
 import signal
 import socket
-import struct
 import threading
 import time
 
@@ -11,7 +10,7 @@ import websocket
 
 from cluster.servers import RedisServer, wait_until
 from webapp.realtime import streams, tokens
-from tests.realtime_helpers import Gateway, write_config
+from tests.realtime_helpers import Gateway, close_of, parse_frame, write_config
 from webapp.servers import heartbeats
 
 pytestmark = pytest.mark.integration
@@ -70,7 +69,7 @@ def send(ws, **frame):
 
 
 def recv(ws):
-    return json.loads(ws.recv())
+    return parse_frame(*ws.recv_data())
 
 
 def authenticated(connect, gateway, **claims):
@@ -93,7 +92,7 @@ def close_code(ws, deadline_seconds=RECV_TIMEOUT):
     while time.monotonic() < deadline:
         opcode, frame = ws.recv_data_frame(True)
         if opcode == websocket.ABNF.OPCODE_CLOSE:
-            return struct.unpack("!H", frame.data[:2])[0]
+            return close_of(frame.data)[0]
     raise AssertionError("no close frame in time")
 
 
@@ -372,6 +371,40 @@ def test_clients_resync_when_redis_lost_the_history(start_gateway, sockets, tmp_
         assert close_code(ws, deadline_seconds=20) == 1012
         ws = authenticated(sockets, gateway)
         assert subscribe(ws, "attendances", since=seen)["recovered"] is False
+        client.close()
+        gateway.stop()
+
+
+@pytest.mark.parametrize("seen_before", [True, False], ids=["stream-existed", "stream-new"])
+def test_clients_keep_their_socket_when_redis_restarts_with_its_data(
+        start_gateway, sockets, tmp_path, seen_before):
+    # Given a gateway on a Redis with persistence, and a subscribed client that saw an
+    # event (or none yet: the channel's stream is created only after the restart)
+    with RedisServer(data_dir=tmp_path / "redis", appendonly=True) as server:
+        import redis as redis_py
+        client = redis_py.Redis.from_url(server.url, decode_responses=True)
+        gateway = start_gateway(redis_url=server.url)
+        ws = authenticated(sockets, gateway)
+        subscribe(ws, "attendances")
+        if seen_before:
+            publish(client, 1)
+            assert recv(ws)["event_id"] == 1
+
+        # When Redis is killed and comes back with its data, and an event goes out at
+        # once (before or after the gateway resubscribed: both must work)
+        server.kill()
+        server.start()
+        publish(client, 2)
+
+        # Then the client gets it on the same socket, nothing closes it, and later
+        # events keep coming live
+        assert recv(ws)["event_id"] == 2
+        wait_until(lambda: gateway.subscribed_count() >= 2, timeout=15, what="resubscribe")
+        publish(client, 3)
+        assert recv(ws)["event_id"] == 3
+        ws.settimeout(1.5)
+        with pytest.raises(websocket.WebSocketTimeoutException):
+            recv(ws)
         client.close()
         gateway.stop()
 

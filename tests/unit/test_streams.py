@@ -120,8 +120,37 @@ def test_history_older_than_the_retention_is_trimmed_and_not_recovered(redis_cli
     assert recovered is False
     assert [e.offset for e in entries] == [new]
     assert redis_client.xlen(streams.stream_key("attendances")) == 1
+    assert streams.read_history(redis_client, "attendances", old).trimmed is True
     # but a client that saw both misses nothing
     assert streams.read_since(redis_client, "attendances", last_old) == (True, entries)
+
+
+def test_a_new_stream_says_where_it_began_but_that_it_never_trimmed(redis_client):
+    # Given a channel's first event
+    first = publish(redis_client, 1)
+
+    # When its history is read from before it began
+    history = streams.read_history(redis_client, "attendances", "1-0")
+
+    # Then the stream admits nothing older (it cannot know), yet it never trimmed
+    assert history.gap_lost is True and history.trimmed is False
+    assert [e.offset for e in history.entries] == [first]
+
+
+def test_the_epoch_stays_until_redis_loses_its_data(redis_server, redis_client):
+    async def epoch(candidate):
+        client = redis.asyncio.Redis.from_url(redis_server.url, decode_responses=True)
+        try:
+            return await streams.aepoch(client, candidate)
+        finally:
+            await client.aclose()
+
+    # Given the first process to ask stored its token
+    assert asyncio.run(epoch("first")) == "first"
+    # Then later ones get the same, until Redis loses its data
+    assert asyncio.run(epoch("second")) == "first"
+    redis_client.flushall()
+    assert asyncio.run(epoch("third")) == "third"
 
 
 def test_a_lost_history_is_not_recovered(redis_client):

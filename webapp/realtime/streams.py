@@ -30,6 +30,8 @@ DEDUPE_PREFIX = "absensi:published:"
 #: a publish is remembered (same offset on replay) this much longer than the history
 DEDUPE_GRACE_SECONDS = 24 * 3600
 DEFAULT_READ_LIMIT = 10000
+#: a random token that lives as long as Redis keeps its data: a new one means a reset
+EPOCH_KEY = "absensi:epoch"
 
 _MAX_PART = 2**64 - 1
 _OFFSET = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
@@ -72,7 +74,8 @@ local info = redis.call('XINFO', 'STREAM', KEYS[1])
 local meta = {}
 for i = 1, #info, 2 do meta[info[i]] = info[i + 1] end
 return {meta['max-deleted-entry-id'], meta['last-generated-id'],
-        redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2])}
+        redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2]),
+        meta['entries-added'] - meta['length']}
 """
 
 
@@ -92,6 +95,8 @@ class History(NamedTuple):
     last_id: tuple
     entries: list
     truncated: bool
+    #: whether this stream ever trimmed an entry (else its marker only says where it began)
+    trimmed: bool = False
 
     @property
     def recovered(self):
@@ -164,13 +169,13 @@ def _read_call(channel, since, limit):
 def _history(channel, since, limit, raw):
     if not raw:
         return History(since, False, (0, 0), (0, 0), [], False)
-    max_deleted, last_id, rows = raw
+    max_deleted, last_id, rows, trimmed_count = raw
     entries = [
         Entry(_text(entry_id), _frame(channel, _text(entry_id), _text(fields[1])))
         for entry_id, fields in rows
     ]
     return History(since, True, parse_offset(_text(max_deleted)), parse_offset(_text(last_id)),
-                   entries[:limit], len(entries) > limit)
+                   entries[:limit], len(entries) > limit, int(trimmed_count) > 0)
 
 
 def publish(redis, channel, *, event_id, event, node_id, ts, data, retention_seconds):
@@ -203,6 +208,16 @@ async def aread_history(redis, channel, since, limit=DEFAULT_READ_LIMIT):
     parts, keys, args = _read_call(channel, since, limit)
     raw = await redis.register_script(_READ)(keys=keys, args=args)
     return _history(channel, parts, limit, raw)
+
+
+async def aepoch(redis, candidate):
+    """The Redis data epoch: the stored token, or *candidate* once stored in its place.
+
+    The token is written once and persisted with the rest of the data, so it changes
+    exactly when Redis comes back without its data (no persistence, or a lost volume).
+    """
+    previous = await redis.set(EPOCH_KEY, candidate, nx=True, get=True)
+    return _text(previous) if previous is not None else candidate
 
 
 def read_since(redis, channel, since, limit=DEFAULT_READ_LIMIT):
