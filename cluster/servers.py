@@ -107,17 +107,30 @@ class _Process:
 class RedisServer(_Process):
     name = "redis"
 
-    def __init__(self, data_dir=None, port=None, appendonly=False):
+    def __init__(self, data_dir=None, port=None, appendonly=False, tls=None, password=None):
         super().__init__(data_dir, port)
         self.appendonly = appendonly
+        #: ``(cert_file, key_file, ca_file)``: listen with TLS only, on :attr:`port`
+        self.tls = tls
+        self.password = password
 
     @property
     def url(self):
-        return f"redis://127.0.0.1:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://{auth}127.0.0.1:{self.port}/0"
 
     def start(self, timeout=15):
+        listen = ["--port", str(self.port)]
+        if self.tls:
+            cert, key, ca = self.tls
+            listen = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(cert),
+                      "--tls-key-file", str(key), "--tls-ca-cert-file", str(ca),
+                      "--tls-auth-clients", "no"]
+        if self.password:
+            listen += ["--requirepass", self.password]
         self._spawn([
-            require("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1",
+            require("redis-server"), *listen, "--bind", "127.0.0.1",
             "--dir", str(self.data_dir), "--save", "",
             "--appendonly", "yes" if self.appendonly else "no",
             "--daemonize", "no", "--protected-mode", "yes", "--maxclients", "20000",

@@ -17,6 +17,7 @@ from redis.retry import Retry
 from tasks.middleware.dead_letters import DeadLetterLog
 from tasks.middleware.heartbeat import WorkerHeartbeat
 from tasks.middleware.resources import AppResources
+from webapp.redis import tls_options
 
 #: Defaults for every actor; each actor repeats the ones that matter on its decorator.
 MAX_RETRIES = 3
@@ -51,6 +52,7 @@ def make_redis_client(settings, *, decode_responses=False):
     schedule: Dramatiq, the relay sweep, the next scheduler run)."""
     pool = redis.ConnectionPool.from_url(
         settings["redis.url"],
+        **tls_options(settings),
         decode_responses=decode_responses,
         socket_connect_timeout=SOCKET_CONNECT_TIMEOUT,
         socket_timeout=SOCKET_TIMEOUT,

@@ -4,9 +4,22 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 
+def tls_options(settings):
+    """Connection options for TLS (``rediss://``): verify the server against ``redis.ssl_ca``.
+
+    Every Redis client of every process (web, worker, gateway, scheduler) takes these."""
+    if not settings["redis.url"].startswith("rediss://"):
+        return {}
+    options = {"ssl_cert_reqs": "required"}
+    if settings.get("redis.ssl_ca"):
+        options["ssl_ca_certs"] = settings["redis.ssl_ca"]
+    return options
+
+
 def make_redis(settings):
     return redis.Redis.from_url(
         settings["redis.url"],
+        **tls_options(settings),
         decode_responses=True,
         socket_timeout=5,
         socket_connect_timeout=2,

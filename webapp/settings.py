@@ -1,11 +1,19 @@
 """All configuration is read here: the ini file's ``[app:main]`` section, then
-environment variables mapped onto dotted keys (as warehouse does).
+environment variables mapped onto dotted keys (as warehouse does), then secrets from files.
+
+Every secret variable also has a ``*_FILE`` form naming a file that holds the value (Docker
+and systemd credentials, ansible-deployed files); giving both forms is an error. Passwords
+given apart from their URL (``DATABASE_PASSWORD``, ``REDIS_PASSWORD``) are put into the URL
+here, so every consumer reads one ``database.url`` and one ``redis.url``.
 
 Every process (web node, worker, scheduler, gateway, CLI) calls
 :func:`load_settings` so they agree on one set of values.
 """
+import math
 import os
+from collections import Counter
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -26,8 +34,15 @@ ENVIRONMENT_OVERRIDES = {
     "WORKER_ID": "worker.node_id",
     "SCHEDULER_ID": "scheduler.node_id",
     "DATABASE_CA": "database.ssl_ca",
+    "DATABASE_PASSWORD": "database.password",
+    "REDIS_CA": "redis.ssl_ca",
+    "REDIS_PASSWORD": "redis.password",
     "NODE_STARTED_AT": "app.started_at",
 }
+
+#: variables that may instead be read from the file named by ``<VARIABLE>_FILE``
+SECRET_VARIABLES = ("SECRET_KEY", "DATABASE_URL", "DATABASE_PASSWORD", "REDIS_URL",
+                    "REDIS_PASSWORD")
 
 DEFAULTS = {
     "app.env": "development",
@@ -37,8 +52,11 @@ DEFAULTS = {
     "app.trusted_proxies": "127.0.0.1 ::1",
     "database.url": f"sqlite:///{REPO_ROOT / 'var' / 'absensi.sqlite'}",
     "database.ssl_ca": "",
+    "database.password": "",
     "database.pool_size": "10",
     "redis.url": "redis://127.0.0.1:6379/0",
+    "redis.ssl_ca": "",
+    "redis.password": "",
     "session.cookie_name": "absensi_session",
     "session.cookie_secure": "false",
     "session.max_age": str(8 * 3600),
@@ -71,6 +89,8 @@ NODE_CITIES = {
 }
 
 INSECURE_SECRETS = {"", "change-me", "changeme", "secret", "development-secret-not-for-production"}
+#: a production secret must look random: at least this many bits by its own letter counts
+MIN_SECRET_BITS = 128
 
 
 class ConfigurationError(RuntimeError):
@@ -83,22 +103,63 @@ def apply_environment(settings, environ=None):
     merged = dict(DEFAULTS)
     merged.update({k: v for k, v in settings.items() if v is not None})
     for variable, key in ENVIRONMENT_OVERRIDES.items():
-        if environ.get(variable):
-            merged[key] = environ[variable]
+        value = _from_environment(environ, variable)
+        if value:
+            merged[key] = value
     if not merged.get("app.city"):
         merged["app.city"] = NODE_CITIES.get(merged["app.node_id"], "")
+    merged["database.url"] = with_password(merged["database.url"], merged.pop("database.password"))
+    merged["redis.url"] = with_password(merged["redis.url"], merged.pop("redis.password"))
     check(merged)
     return merged
+
+
+def _from_environment(environ, variable):
+    """``$VARIABLE``, or for a secret the content of the file ``$VARIABLE_FILE`` names."""
+    file_variable = f"{variable}_FILE"
+    path = environ.get(file_variable) if variable in SECRET_VARIABLES else None
+    if not path:
+        return environ.get(variable)
+    if environ.get(variable):
+        raise ConfigurationError(f"set {variable} or {file_variable}, not both")
+    try:
+        # one trailing newline is how files end, not part of the secret
+        return Path(path).read_text(encoding="utf-8").removesuffix("\n").removesuffix("\r")
+    except OSError as exc:
+        raise ConfigurationError(f"{file_variable}: cannot read {path}: {exc.strerror}") from None
+
+
+def with_password(url, password):
+    """*url* with *password* as its password (percent-encoded), or unchanged without one."""
+    if not password:
+        return url
+    parts = urlsplit(url)
+    if parts.hostname is None:
+        raise ConfigurationError(f"a password was given for {parts.scheme}: URL without a host")
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{user}:{quote(password, safe='')}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def secret_bits(secret):
+    """A rough lower bound of a secret's randomness: its letter-frequency entropy × length."""
+    if not secret:
+        return 0.0
+    counts, total = Counter(secret), len(secret)
+    per_letter = -sum(n / total * math.log2(n / total) for n in counts.values())
+    return per_letter * total
 
 
 def check(settings):
     """Refuse to run production with a missing or default secret."""
     if settings["app.env"] == "production":
         secret = settings.get("app.secret_key", "")
-        if secret.lower() in INSECURE_SECRETS or len(secret) < 32:
+        if (secret.lower() in INSECURE_SECRETS or len(secret) < 32
+                or secret_bits(secret) < MIN_SECRET_BITS):
             raise ConfigurationError(
-                "SECRET_KEY is missing or a default: production needs a random secret "
-                "of at least 32 characters (e.g. `python -c 'import secrets; "
+                "SECRET_KEY is missing, a default or not random enough: production needs a "
+                "random secret of at least 32 characters (e.g. `python -c 'import secrets; "
                 "print(secrets.token_urlsafe(48))'`)"
             )
     elif not settings.get("app.secret_key"):

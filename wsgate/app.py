@@ -15,7 +15,7 @@ import redis.asyncio
 import tornado.web
 from redis.exceptions import RedisError
 
-from webapp.redis import make_redis
+from webapp.redis import make_redis, tls_options
 from webapp.servers import heartbeats
 from webapp.settings import load_settings
 from wsgate.handlers import HealthHandler, RealtimeSocket
@@ -48,7 +48,7 @@ def make_app(settings, hub):
 def make_async_redis(settings):
     # No socket_timeout: the pub/sub read waits for as long as nothing is published.
     return redis.asyncio.Redis.from_url(
-        settings["redis.url"], decode_responses=True, socket_connect_timeout=2,
+        settings["redis.url"], **tls_options(settings), decode_responses=True, socket_connect_timeout=2,
         socket_keepalive=True, health_check_interval=30,
     )
 

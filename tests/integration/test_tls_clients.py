@@ -1,0 +1,63 @@
+"""Every process reaches Redis over TLS with a verified certificate when the URL says so."""
+import asyncio
+
+import pytest
+import redis
+
+from cluster.servers import RedisServer
+from tasks.broker import make_redis_client
+from tests.tls_helpers import make_server_certificate
+from webapp.redis import make_redis
+from webapp.settings import apply_environment
+from wsgate.app import make_async_redis
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def tls_redis(tmp_path_factory):
+    tls = make_server_certificate(tmp_path_factory.mktemp("pki"))
+    with RedisServer(data_dir=tmp_path_factory.mktemp("redis-tls"), tls=tls,
+                     password="s3cret pw") as server:
+        yield server, tls
+
+
+def settings_for(server, ca):
+    # as production gets them: URL without the password, password and CA apart
+    url = server.url.replace(":s3cret pw@", "")
+    return apply_environment({}, environ={"REDIS_URL": url, "REDIS_PASSWORD": server.password,
+                                          "REDIS_CA": str(ca)})
+
+
+def test_web_worker_and_gateway_clients_speak_tls_to_redis(tls_redis):
+    # Given a Redis that listens with TLS only and wants a password
+    server, tls = tls_redis
+    settings = settings_for(server, tls.ca)
+
+    # When each process kind's client talks to it
+    async def gateway_ping():
+        client = make_async_redis(settings)
+        try:
+            return await client.ping()
+        finally:
+            await client.aclose()
+
+    # Then all of them work
+    assert make_redis(settings).ping() is True
+    assert make_redis_client(settings).ping() is True
+    assert asyncio.run(gateway_ping()) is True
+
+
+def test_a_redis_certificate_not_signed_by_our_ca_is_refused(tls_redis, tmp_path):
+    server, _ = tls_redis
+    other_ca = make_server_certificate(tmp_path / "other").ca
+    with pytest.raises(redis.exceptions.ConnectionError):
+        make_redis(settings_for(server, other_ca)).ping()
+
+
+def test_plaintext_is_refused_by_a_tls_redis(tls_redis):
+    server, _ = tls_redis
+    plain = redis.Redis(host="127.0.0.1", port=server.port, password=server.password,
+                        socket_timeout=2, socket_connect_timeout=2)
+    with pytest.raises(redis.exceptions.ConnectionError):
+        plain.ping()
