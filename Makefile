@@ -10,13 +10,15 @@ BIN := $(VENV)/bin
 # Re-install the Python packages only when the package metadata changes.
 STAMP := $(VENV)/.installed
 
-.PHONY: help run test bench lint system-deps system-deps-test venv clean
+.PHONY: help run test bench lint system-deps system-deps-test venv clean image test-image
 
 help:
 	@echo "make run    start nginx, four web nodes, worker, gateway, scheduler, Redis (PORT=8000)"
 	@echo "make test   install what the tests need and run them (PYTEST_ARGS='-k ...')"
 	@echo "make bench  load test against a local cluster"
 	@echo "make lint   flake8"
+	@echo "make image  build docker/Dockerfile with docker, podman or buildah (IMAGE=absensi:latest)"
+	@echo "make test-image  build the image and run every container test (tests/image)"
 	@echo "make clean  remove the venv and runtime files under var/"
 
 run: system-deps venv
@@ -43,7 +45,15 @@ system-deps:
 	bash scripts/system-deps.sh --no-mariadb
 
 system-deps-test:
-	bash scripts/system-deps.sh --browser
+	bash scripts/system-deps.sh --browser --image
+
+# One image for every role; podman/buildah with a base made by debootstrap when there is
+# no Docker engine (docker/build-image.sh says which it used).
+image:
+	bash docker/build-image.sh
+
+test-image: system-deps-test venv
+	$(BIN)/pytest -p no:cacheprovider tests/image $(PYTEST_ARGS)
 
 venv: $(STAMP)
 

@@ -4,6 +4,8 @@
 #   scripts/system-deps.sh             make, python3-venv, redis-server, nginx, mariadb-server
 #   scripts/system-deps.sh --browser   ... and chromium (the browser tests drive it)
 #   scripts/system-deps.sh --no-mariadb  skip MariaDB (`make run` uses SQLite by default)
+#   scripts/system-deps.sh --image     ... and podman, buildah, runc, debootstrap (container
+#                                      image tests), plus the docker CLI if none is on PATH
 #
 # Idempotent: when everything is installed it runs no apt-get at all (not even `update`),
 # so `make run` / `make test` stay fast and work offline on a prepared machine.
@@ -12,10 +14,12 @@ set -euo pipefail
 
 want_browser=0
 want_mariadb=1
+want_image=0
 for arg in "$@"; do
     case "$arg" in
         --browser) want_browser=1 ;;
         --no-mariadb) want_mariadb=0 ;;
+        --image) want_image=1 ;;
         -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
         *) echo "system-deps: unknown option $arg" >&2; exit 2 ;;
     esac
@@ -24,6 +28,8 @@ done
 packages=(make python3 python3-venv ca-certificates redis-server nginx)
 [[ $want_mariadb == 1 ]] && packages+=(mariadb-server)
 [[ $want_browser == 1 ]] && packages+=(chromium)
+# crun fails on this kind of machine (hybrid cgroups): podman is pointed at runc instead.
+[[ $want_image == 1 ]] && packages+=(podman buildah runc debootstrap)
 
 installed() {
     [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]
