@@ -19,6 +19,7 @@ def includeme(config):
     config.add_route("api.branches", "/api/branches")
     config.add_route("api.servers", "/api/servers")
     config.add_route("api.realtime_token", "/api/realtime/token")
+    config.add_route("api.openapi", "/api/openapi.json")
 
     config.add_route("home", "/")
     config.add_route("login", "/login")
