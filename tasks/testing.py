@@ -12,14 +12,14 @@ from webapp.settings import REPO_ROOT
 
 
 def add_outbox_event(session_factory, *, user_id=7, event_type="attendance.created",
-                     node_id="app-node-2", created_at=None, payload=None):
+                     node_id="app-node-2", created_at=None, payload=None, channels=None):
     """Commit one outbox row (as a web node would) and return its id."""
     created_at = created_at or dt.datetime.now(dt.timezone.utc).replace(
         tzinfo=None, microsecond=0)
     with session_factory() as session:
         event = OutboxEvent(
             event_type=event_type, aggregate_id=100 + user_id, user_id=user_id,
-            node_id=node_id, created_at=created_at, attempts=0,
+            node_id=node_id, created_at=created_at, attempts=0, channels=channels,
             payload=payload or {"id": 100 + user_id, "user": {"id": user_id, "name": "Ani"},
                                 "branch": "BDG", "status": "present"},
         )

@@ -64,11 +64,13 @@ def test_today_lists_each_branch_local_today_with_summary(make_app, factory, adm
     assert {a["branch"] for a in body["data"]} == {"JKT", "BDG"}
     # admin (JKT) + three employees are the active people
     assert body["summary"] == {"employees": 4, "checked_in": 2, "late": 1, "checked_out": 1,
-                               "not_checked_in": 2}
+                               "not_checked_in": 2, "on_leave": 0}
+    assert [(u["branch"], u["leave"]) for u in body["absent_users"]] == [
+        ("JKT", None), ("DPS", None)]
     jkt = admin_app.get("/api/attendances/today?branch=jkt").json
     assert [a["id"] for a in jkt["data"]] == [late["id"]]
     assert jkt["summary"] == {"employees": 2, "checked_in": 1, "late": 1, "checked_out": 0,
-                              "not_checked_in": 1}
+                              "not_checked_in": 1, "on_leave": 0}
     assert admin_app.get("/api/attendances/today?branch=XYZ", status=422).json["fields"] == {
         "branch": "Kode cabang tidak dikenal."}
 
@@ -183,7 +185,8 @@ def test_branches(app, factory):
     data = app.get("/api/branches").json["data"]
     assert [b["code"] for b in data] == ["JKT", "BDG", "SBY", "DPS"]
     assert data[3] == {"code": "DPS", "name": "Bali (Denpasar)", "timezone": "Asia/Makassar",
-                       "shift_start": "08:00", "grace_minutes": 15}
+                       "shift_start": "08:00", "shift_end": "17:00", "grace_minutes": 15,
+                       "work_days": [1, 2, 3, 4, 5], "geofence": None}
 
 
 def test_servers_lists_live_heartbeats(admin_app, redis_client):

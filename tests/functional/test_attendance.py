@@ -46,7 +46,11 @@ def test_check_in_and_out(employee_app):
         "check_out_node": None,
         "duration_minutes": None,
         "note": "kantor",
+        "early_leave": False,
+        "corrected": False,
         "auto_closed": False,
+        "check_in_distance_m": None,
+        "check_out_distance_m": None,
     }
     at(app, "2026-11-20T17:03:10+07:00")
     closed = app.post("/api/attendance/check-out", status=200).json["attendance"]

@@ -160,7 +160,8 @@ def test_auth_answers_ready_with_the_default_channels(gateway, sockets):
     send(employee, op="auth", token=token(EMPLOYEE_ID, "employee"))
 
     # Then
-    assert recv(admin) == {"op": "ready", "channels": ["attendances", "servers", "user.1"]}
+    assert recv(admin) == {"op": "ready", "channels": ["attendances", "servers", "leave",
+                                                 "user.1"]}
     assert recv(employee) == {"op": "ready", "channels": ["user.7"]}
 
 

@@ -1,6 +1,7 @@
 import datetime as dt
 
-from sqlalchemy import Date, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (JSON, Date, DateTime, ForeignKey, Index, Integer, String,
+                        UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.accounts.models import User
@@ -33,6 +34,36 @@ class Attendance(Base):
     note: Mapped[str | None] = mapped_column(String(500), nullable=True)
     # Set by the end-of-day job when nobody checked out (see README "End of day").
     auto_closed: Mapped[bool] = mapped_column(default=False)
+    # Checked out before the branch's shift end (decided at check-out or correction).
+    early_leave: Mapped[bool] = mapped_column(default=False)
+    # An admin created or changed it (POST/PATCH /api/attendances).
+    corrected: Mapped[bool] = mapped_column(default=False)
+    # Great-circle metres from the branch's geofence centre, when it had one.
+    check_in_distance_m: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    check_out_distance_m: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     user: Mapped[User] = relationship(lazy="joined")
     branch: Mapped[Branch] = relationship(lazy="joined")
+
+
+AUDIT_ACTIONS = ("check_in", "check_out", "create", "correct", "auto_close")
+
+
+class AttendanceAudit(Base):
+    """One change of an attendance. Append-only: rows are inserted, never updated or
+    deleted (database triggers refuse both, see migration 0002 and README "Audit trail")."""
+
+    __tablename__ = "attendance_audit"
+    __table_args__ = (Index("ix_attendance_audit_attendance", "attendance_id", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    attendance_id: Mapped[int] = mapped_column(ForeignKey("attendances.id"))
+    at: Mapped[dt.datetime] = mapped_column(DateTime)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    action: Mapped[str] = mapped_column(String(16))
+    # {"field": [old, new]} with values as the API shows them
+    changes: Mapped[dict] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    node_id: Mapped[str] = mapped_column(String(64))
+
+    actor: Mapped[User | None] = relationship(lazy="joined")

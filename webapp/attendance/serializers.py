@@ -19,7 +19,8 @@ def duration_minutes(attendance):
 
 
 def attendance_json(attendance):
-    """The contract's ``Attendance`` (plus ``auto_closed``, see README)."""
+    """The contract's ``Attendance`` (plus ``auto_closed`` and the geofence distances,
+    see README)."""
     zone = attendance.branch.zone
     return {
         "id": attendance.id,
@@ -33,5 +34,21 @@ def attendance_json(attendance):
         "check_out_node": attendance.check_out_node,
         "duration_minutes": duration_minutes(attendance),
         "note": attendance.note,
+        "early_leave": bool(attendance.early_leave),
+        "corrected": bool(attendance.corrected),
         "auto_closed": attendance.auto_closed,
+        "check_in_distance_m": attendance.check_in_distance_m,
+        "check_out_distance_m": attendance.check_out_distance_m,
+    }
+
+
+def audit_json(entry, zone):
+    return {
+        "id": entry.id,
+        "at": local_iso(entry.at, zone),
+        "actor": {"id": entry.actor.id, "name": entry.actor.name} if entry.actor else None,
+        "action": entry.action,
+        "changes": entry.changes,
+        "reason": entry.reason,
+        "node_id": entry.node_id,
     }

@@ -2,7 +2,8 @@
 
 Correctness under races comes from the database, not from read-then-write:
 the unique index (user_id, work_date) decides between concurrent check-ins, and a
-guarded UPDATE (``check_out_at IS NULL``) between concurrent check-outs.
+guarded UPDATE (``check_out_at IS NULL``) between concurrent check-outs. Every change
+appends its audit entry and its outbox event in the same transaction.
 """
 import datetime as dt
 
@@ -10,12 +11,16 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp.accounts.models import User
+from webapp.attendance import audit
+from webapp.attendance.events import (ATTENDANCE_CREATED, ATTENDANCE_UPDATED,
+                                      record_attendance_event)
 from webapp.attendance.models import Attendance
 from webapp.attendance.serializers import attendance_json
+from webapp.branches.geofence import check_location
 from webapp.branches.services import all_branches
 from webapp.clock import utcnow
 from webapp.errors import ApiError
-from webapp.events.services import ATTENDANCE_CREATED, ATTENDANCE_UPDATED, record_event
+from webapp.leave.services import approved_leave_on
 
 
 def status_for(branch, local_instant):
@@ -23,6 +28,14 @@ def status_for(branch, local_instant):
     start = dt.datetime.combine(local_instant.date(), branch.shift_start, tzinfo=branch.zone)
     deadline = start + dt.timedelta(minutes=branch.grace_minutes)
     return "late" if local_instant > deadline else "present"
+
+
+def is_early_leave(branch, attendance):
+    """Checked out before the shift end of its (branch-local) work date."""
+    if attendance.check_out_at is None:
+        return False
+    shift_end = branch.local_instant(attendance.work_date, branch.shift_end)
+    return attendance.check_out_at.replace(tzinfo=dt.timezone.utc) < shift_end
 
 
 def _naive(instant):
@@ -35,11 +48,25 @@ def attendance_for_day(dbsession, user_id, work_date):
     )
 
 
-def check_in(dbsession, *, user, node_id, note=None, now=None):
-    """Create today's attendance, or raise 409 ``already_checked_in`` (with the existing one)."""
+def _already_checked_in(existing):
+    return ApiError(
+        409, "already_checked_in", "Anda sudah absen masuk hari ini.",
+        extra={"attendance": attendance_json(existing)} if existing else None,
+    )
+
+
+def check_in(dbsession, *, user, node_id, note=None, now=None, location=None):
+    """Create today's attendance, or raise 409 ``already_checked_in`` (with the existing one).
+
+    Where the branch has a geofence, ``location`` must be inside it (422 otherwise).
+    """
     now = (now or utcnow()).replace(microsecond=0)
     branch = user.branch
     local = now.astimezone(branch.zone)
+    existing = attendance_for_day(dbsession, user.id, local.date())
+    if existing is not None:
+        raise _already_checked_in(existing)
+    distance = check_location(branch, location)
     attendance = Attendance(
         user=user,
         branch=branch,
@@ -49,6 +76,9 @@ def check_in(dbsession, *, user, node_id, note=None, now=None):
         check_in_node=node_id,
         note=note,
         auto_closed=False,
+        early_leave=False,
+        corrected=False,
+        check_in_distance_m=distance,
     )
     try:
         with dbsession.begin_nested():
@@ -57,23 +87,36 @@ def check_in(dbsession, *, user, node_id, note=None, now=None):
     except IntegrityError:
         # Lost the race (or simply checked in before): the winner's row is committed,
         # and READ COMMITTED lets us read it.
-        existing = attendance_for_day(dbsession, user.id, local.date())
-        raise ApiError(
-            409, "already_checked_in", "Anda sudah absen masuk hari ini.",
-            extra={"attendance": attendance_json(existing)} if existing else None,
-        ) from None
-    record_event(dbsession, event_type=ATTENDANCE_CREATED, attendance=attendance, node_id=node_id)
+        raise _already_checked_in(attendance_for_day(dbsession, user.id, local.date())) from None
+    audit.append(dbsession, attendance, action="check_in", before=audit.NOTHING, actor=user,
+                 node_id=node_id)
+    record_attendance_event(dbsession, event_type=ATTENDANCE_CREATED, attendance=attendance,
+                            node_id=node_id)
     return attendance
 
 
-def check_out(dbsession, *, user, node_id, note=None, now=None):
-    """Close today's attendance; 409 ``not_checked_in`` / ``already_checked_out``."""
+def _already_checked_out(attendance):
+    return ApiError(
+        409, "already_checked_out", "Anda sudah absen pulang hari ini.",
+        extra={"attendance": attendance_json(attendance)},
+    )
+
+
+def check_out(dbsession, *, user, node_id, note=None, now=None, location=None):
+    """Close today's attendance; 409 ``not_checked_in`` / ``already_checked_out``; 422 for a
+    location outside the branch's geofence."""
     now = (now or utcnow()).replace(microsecond=0)
     work_date = now.astimezone(user.branch.zone).date()
     attendance = attendance_for_day(dbsession, user.id, work_date)
     if attendance is None:
         raise ApiError(409, "not_checked_in", "Anda belum absen masuk hari ini.")
-    values = {"check_out_at": _naive(now), "check_out_node": node_id}
+    if attendance.check_out_at is not None:
+        raise _already_checked_out(attendance)
+    distance = check_location(attendance.branch, location)
+    before = audit.snapshot(attendance)
+    shift_end = attendance.branch.local_instant(work_date, attendance.branch.shift_end)
+    values = {"check_out_at": _naive(now), "check_out_node": node_id,
+              "early_leave": now < shift_end, "check_out_distance_m": distance}
     if note:
         values["note"] = note
     closed = dbsession.execute(
@@ -84,11 +127,11 @@ def check_out(dbsession, *, user, node_id, note=None, now=None):
     ).rowcount
     dbsession.refresh(attendance)
     if not closed:
-        raise ApiError(
-            409, "already_checked_out", "Anda sudah absen pulang hari ini.",
-            extra={"attendance": attendance_json(attendance)},
-        )
-    record_event(dbsession, event_type=ATTENDANCE_UPDATED, attendance=attendance, node_id=node_id)
+        raise _already_checked_out(attendance)
+    audit.append(dbsession, attendance, action="check_out", before=before, actor=user,
+                 node_id=node_id)
+    record_attendance_event(dbsession, event_type=ATTENDANCE_UPDATED, attendance=attendance,
+                            node_id=node_id)
     return attendance
 
 
@@ -113,9 +156,11 @@ def flag_open_attendances(dbsession, *, node_id, now=None, branch_codes=None):
             ).with_for_update()
         ).all()
         for attendance in stale:
+            before = audit.snapshot(attendance)
             attendance.auto_closed = True
-            dbsession.flush()
-            event = record_event(
+            audit.append(dbsession, attendance, action="auto_close", before=before, actor=None,
+                         node_id=node_id)
+            event = record_attendance_event(
                 dbsession, event_type=ATTENDANCE_UPDATED, attendance=attendance, node_id=node_id
             )
             event_ids.append(event.id)
@@ -158,16 +203,34 @@ def today_condition(branches, now=None):
 
 
 def today(dbsession, branches, now=None):
+    """Today's attendances of ``branches``, their ``Summary`` and the ``absent_users``."""
     rows = dbsession.scalars(
         select(Attendance).where(today_condition(branches, now))
         .order_by(Attendance.check_in_at.desc(), Attendance.id.desc())
     ).all()
-    return rows, summary(dbsession, branches, rows)
+    on_leave = approved_leave_on(dbsession, branches, now)
+    absent = absent_users(dbsession, branches, rows, on_leave)
+    return rows, summary(dbsession, branches, rows, on_leave), absent
 
 
-def summary(dbsession, branches, today_rows):
-    branch_ids = [b.id for b in branches]
-    active_users = select(User.id).where(User.active.is_(True), User.branch_id.in_(branch_ids))
+def _active_users(branches):
+    return select(User).where(User.active.is_(True),
+                              User.branch_id.in_([b.id for b in branches]))
+
+
+def absent_users(dbsession, branches, today_rows, on_leave):
+    """Active users without an attendance today, those on approved leave saying which."""
+    present_ids = {a.user_id for a in today_rows}
+    users = dbsession.scalars(_active_users(branches).order_by(User.branch_id, User.name,
+                                                               User.id)).all()
+    return [
+        {"id": u.id, "name": u.name, "branch": u.branch.code, "leave": on_leave.get(u.id)}
+        for u in users if u.id not in present_ids
+    ]
+
+
+def summary(dbsession, branches, today_rows, on_leave):
+    active_users = _active_users(branches).with_only_columns(User.id)
     employees = dbsession.scalar(select(func.count()).select_from(active_users.subquery()))
     present_ids = {a.user_id for a in today_rows}
     active_present = dbsession.scalar(
@@ -175,11 +238,16 @@ def summary(dbsession, branches, today_rows):
             active_users.where(User.id.in_(present_ids)).subquery()
         )
     ) if present_ids else 0
+    active_on_leave = dbsession.scalar(
+        select(func.count()).select_from(
+            active_users.where(User.id.in_(set(on_leave))).subquery()
+        )
+    ) if on_leave else 0
     return {
         "employees": employees,
         "checked_in": len(today_rows),
         "late": sum(1 for a in today_rows if a.status == "late"),
         "checked_out": sum(1 for a in today_rows if a.check_out_at is not None),
         "not_checked_in": employees - active_present,
+        "on_leave": active_on_leave,
     }
-

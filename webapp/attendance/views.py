@@ -1,23 +1,26 @@
 from pyramid.view import view_config
 
 from webapp import validation as v
-from webapp.attendance import services
+from webapp.attendance import audit, corrections, services
 from webapp.attendance.export import csv_response
-from webapp.attendance.models import STATUSES
-from webapp.attendance.serializers import attendance_json
+from webapp.attendance.models import Attendance, STATUSES
+from webapp.attendance.serializers import attendance_json, audit_json
+from webapp.branches.geofence import parse_location
 from webapp.branches.services import all_branches, branch_by_code
+from webapp.errors import ApiError
 from webapp.idempotency.services import idempotent_response
 
 
 def _attendance_change(request, change, success_status):
     body = v.json_object(request, optional=True)
-    v.reject_unknown(body, ("note",))
+    v.reject_unknown(body, ("note", "location"))
     note = v.check_note(body.get("note"))
+    location = parse_location(body.get("location"))
     node_id = request.registry.settings["app.node_id"]
 
     def action():
         attendance = change(request.dbsession, user=request.user, node_id=node_id, note=note,
-                            now=request.now)
+                            now=request.now, location=location)
         return success_status, {"attendance": attendance_json(attendance)}
 
     return idempotent_response(request, action)
@@ -67,8 +70,9 @@ def today(request):
     branch = _branch_filter(request, errors)
     v.raise_if(errors)
     branches = [branch] if branch else all_branches(request.dbsession)
-    rows, summary = services.today(request.dbsession, branches, now=request.now)
-    return {"data": [attendance_json(a) for a in rows], "summary": summary}
+    rows, summary, absent = services.today(request.dbsession, branches, now=request.now)
+    return {"data": [attendance_json(a) for a in rows], "summary": summary,
+            "absent_users": absent}
 
 
 def history_filters(request):
@@ -103,3 +107,51 @@ def export(request):
     filters, errors = history_filters(request)
     v.raise_if(errors)
     return csv_response(request, services.history_query(**filters))
+
+
+# -- admin corrections and the audit trail ---------------------------------------------
+
+def _node_id(request):
+    return request.registry.settings["app.node_id"]
+
+
+@view_config(route_name="api.attendances", request_method="POST", permission="admin")
+def create_attendance(request):
+    body = v.json_object(request)
+
+    def action():
+        attendance = corrections.create_attendance(
+            request.dbsession, body=body, actor=request.user, node_id=_node_id(request),
+            now=request.now)
+        return 201, {"attendance": attendance_json(attendance)}
+
+    return idempotent_response(request, action)
+
+
+def _attendance_id(request):
+    attendance_id = v.path_id(request)
+    if attendance_id is None:
+        raise ApiError(404, "not_found", "Absensi tidak ditemukan.")
+    return attendance_id
+
+
+@view_config(route_name="api.attendance", request_method="PATCH", renderer="json",
+             permission="admin")
+def correct_attendance(request):
+    attendance_id = _attendance_id(request)
+    body = v.json_object(request)
+    attendance = corrections.correct_attendance(
+        request.dbsession, attendance_id=attendance_id, body=body, actor=request.user,
+        node_id=_node_id(request), now=request.now)
+    return {"attendance": attendance_json(attendance)}
+
+
+@view_config(route_name="api.attendance_audit", request_method="GET", renderer="json",
+             permission="admin")
+def attendance_audit(request):
+    attendance = request.dbsession.get(Attendance, _attendance_id(request))
+    if attendance is None:
+        raise ApiError(404, "not_found", "Absensi tidak ditemukan.")
+    zone = attendance.branch.zone
+    return {"data": [audit_json(e, zone) for e in audit.entries(request.dbsession,
+                                                                 attendance.id)]}

@@ -1,6 +1,12 @@
 from sqlalchemy import select
 
+from webapp import validation as v
+from webapp.branches.geofence import MAX_RADIUS_M, MIN_RADIUS_M
 from webapp.branches.models import Branch
+from webapp.errors import invalid
+
+MAX_GRACE_MINUTES = 240
+SETTINGS = ("shift_start", "shift_end", "grace_minutes", "work_days", "geofence")
 
 
 def all_branches(dbsession):
@@ -19,6 +25,69 @@ def branch_json(branch):
         "name": branch.name,
         "timezone": branch.timezone,
         "shift_start": branch.shift_start.strftime("%H:%M"),
+        "shift_end": branch.shift_end.strftime("%H:%M"),
         "grace_minutes": branch.grace_minutes,
+        "work_days": sorted(branch.weekdays),
+        "geofence": branch.geofence,
     }
 
+
+def _work_days(raw, errors):
+    if (isinstance(raw, list) and raw and len(raw) <= 7
+            and all(isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= 7 for d in raw)
+            and len(set(raw)) == len(raw)):
+        return ",".join(str(d) for d in sorted(raw))
+    errors["work_days"] = "Harus daftar hari ISO 1–7 tanpa duplikat (1 = Senin), minimal satu."
+    return None
+
+
+def _geofence(raw, errors):
+    """``(lat, lon, radius_m)`` or ``(None, None, None)`` for null (no fence)."""
+    if raw is None:
+        return None, None, None
+    if not isinstance(raw, dict) or set(raw) != {"lat", "lon", "radius_m"}:
+        errors["geofence"] = "Harus null atau objek {lat, lon, radius_m}."
+        return None
+    lat = v.number_in_range(raw["lat"], "geofence.lat", errors, -90, 90)
+    lon = v.number_in_range(raw["lon"], "geofence.lon", errors, -180, 180)
+    radius = raw["radius_m"]
+    if not (isinstance(radius, int) and not isinstance(radius, bool)
+            and MIN_RADIUS_M <= radius <= MAX_RADIUS_M):
+        errors["geofence.radius_m"] = (f"Harus bilangan bulat {MIN_RADIUS_M}–{MAX_RADIUS_M} "
+                                       "meter.")
+        return None
+    return lat, lon, radius
+
+
+def update_branch(dbsession, branch, changes):
+    """``PATCH /api/branches/{code}``: validate every field first, then apply them all."""
+    v.reject_unknown(changes, SETTINGS)
+    if not changes:
+        raise invalid({"_body": "Tidak ada yang diubah."})
+    errors = {}
+    values = {}
+    for field in ("shift_start", "shift_end"):
+        if field in changes:
+            values[field] = v.clock_time(changes[field], field, errors)
+    if "grace_minutes" in changes:
+        grace = changes["grace_minutes"]
+        if isinstance(grace, int) and not isinstance(grace, bool) \
+                and 0 <= grace <= MAX_GRACE_MINUTES:
+            values["grace_minutes"] = grace
+        else:
+            errors["grace_minutes"] = f"Harus bilangan bulat 0–{MAX_GRACE_MINUTES}."
+    if "work_days" in changes:
+        values["work_days"] = _work_days(changes["work_days"], errors)
+    if "geofence" in changes:
+        fence = _geofence(changes["geofence"], errors)
+        if fence is not None:
+            values["geofence_lat"], values["geofence_lon"], values["geofence_radius_m"] = fence
+    start = values.get("shift_start", branch.shift_start)
+    end = values.get("shift_end", branch.shift_end)
+    if not errors and end <= start:
+        errors["shift_end"] = "Jam pulang harus setelah jam masuk."
+    v.raise_if(errors)
+    for field, value in values.items():
+        setattr(branch, field, value)
+    dbsession.flush()
+    return branch

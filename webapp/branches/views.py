@@ -1,8 +1,20 @@
 from pyramid.view import view_config
 
-from webapp.branches.services import all_branches, branch_json
+from webapp import validation as v
+from webapp.branches.services import all_branches, branch_by_code, branch_json, update_branch
+from webapp.errors import ApiError
 
 
 @view_config(route_name="api.branches", request_method="GET", renderer="json", permission="user")
 def list_branches(request):
     return {"data": [branch_json(b) for b in all_branches(request.dbsession)]}
+
+
+@view_config(route_name="api.branch", request_method="PATCH", renderer="json",
+             permission="admin")
+def patch_branch(request):
+    branch = branch_by_code(request.dbsession, request.matchdict["code"])
+    if branch is None:
+        raise ApiError(404, "not_found", "Cabang tidak ditemukan.")
+    update_branch(request.dbsession, branch, v.json_object(request))
+    return branch_json(branch)

@@ -1,7 +1,9 @@
 """Every model, imported once so Alembic and the mappers see the whole schema."""
 from webapp.accounts.models import User  # noqa: F401
-from webapp.attendance.models import Attendance  # noqa: F401
+from webapp.attendance.models import Attendance, AttendanceAudit  # noqa: F401
 from webapp.branches.models import Branch  # noqa: F401
 from webapp.events.models import OutboxEvent  # noqa: F401
+from webapp.holidays.models import Holiday  # noqa: F401
 from webapp.idempotency.models import IdempotencyKey  # noqa: F401
+from webapp.leave.models import LeaveRequest  # noqa: F401
 from webapp.meta import Base  # noqa: F401

@@ -1,11 +1,15 @@
 """Channel names and who may subscribe to them (contract §4).
 
-Shared by the web node (token response), the publisher actor and the gateway.
+Shared by the web node (token response), the outbox writers, the publisher actor and
+the gateway.
 """
 import re
 
 ATTENDANCES = "attendances"
 SERVERS = "servers"
+LEAVE = "leave"
+#: channels only admins may read
+ADMIN_CHANNELS = (ATTENDANCES, SERVERS, LEAVE)
 _USER_CHANNEL = re.compile(r"^user\.([1-9][0-9]{0,18})$")
 
 
@@ -14,7 +18,7 @@ def user_channel(user_id):
 
 
 def is_valid(channel):
-    return channel in (ATTENDANCES, SERVERS) or bool(_USER_CHANNEL.match(str(channel)))
+    return channel in ADMIN_CHANNELS or bool(_USER_CHANNEL.match(str(channel)))
 
 
 def may_subscribe(*, user_id, role, channel):
@@ -29,9 +33,13 @@ def may_subscribe(*, user_id, role, channel):
 def default_channels(*, user_id, role):
     """The channels listed in a token response and the gateway's ``ready`` frame."""
     if role == "admin":
-        return [ATTENDANCES, SERVERS, user_channel(user_id)]
+        return [*ADMIN_CHANNELS, user_channel(user_id)]
     return [user_channel(user_id)]
 
 
 def channels_for_attendance_event(user_id):
     return [ATTENDANCES, user_channel(user_id)]
+
+
+def channels_for_leave_event(user_id):
+    return [LEAVE, user_channel(user_id)]

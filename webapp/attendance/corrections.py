@@ -1,0 +1,164 @@
+"""Admin corrections: create a missing attendance or change one, always with a reason.
+
+Status and early leave are recomputed from the branch's rules; the change is audited
+(``create`` / ``correct``) and published as ``attendance.created`` / ``attendance.updated``
+through the outbox, like a check-in.
+"""
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from webapp import validation as v
+from webapp.accounts.models import User
+from webapp.attendance import audit
+from webapp.attendance.events import (ATTENDANCE_CREATED, ATTENDANCE_UPDATED,
+                                      record_attendance_event)
+from webapp.attendance.models import Attendance
+from webapp.attendance.serializers import attendance_json
+from webapp.attendance.services import attendance_for_day, is_early_leave, status_for
+from webapp.clock import utcnow
+from webapp.errors import ApiError
+
+OFF_DATE = "Harus pada tanggal kerja absensi ini ({})."
+
+
+def _naive(instant):
+    return instant.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
+def _check_instants(branch, work_date, check_in, check_out, now, errors):
+    """The shared rules: not in the future, on the work date, check-out after check-in."""
+    for field, instant in (("check_in_at", check_in), ("check_out_at", check_out)):
+        if instant is None or field in errors:
+            continue
+        if instant > now:
+            errors[field] = "Tidak boleh di masa depan."
+        elif instant.astimezone(branch.zone).date() != work_date:
+            errors[field] = OFF_DATE.format(work_date.isoformat())
+    if check_in and check_out and not errors and check_out < check_in:
+        errors["check_out_at"] = "Jam pulang sebelum jam masuk."
+
+
+def _recompute(attendance):
+    branch = attendance.branch
+    local_in = attendance.check_in_at.replace(tzinfo=dt.timezone.utc).astimezone(branch.zone)
+    attendance.status = status_for(branch, local_in)
+    attendance.early_leave = is_early_leave(branch, attendance)
+    if attendance.check_out_at is not None:
+        attendance.auto_closed = False
+    attendance.corrected = True
+
+
+def create_attendance(dbsession, *, body, actor, node_id, now=None):
+    """``POST /api/attendances``: 201, 409 ``already_checked_in``, 422 ``invalid``."""
+    now = now or utcnow()
+    errors = {}
+    v.reject_unknown(body, ("user_id", "check_in_at", "check_out_at", "reason"))
+    user_id = body.get("user_id")
+    if not isinstance(user_id, int) or isinstance(user_id, bool) or not 1 <= user_id <= 10**9:
+        errors["user_id"] = "Harus id karyawan."
+        user = None
+    else:
+        user = dbsession.get(User, user_id)
+        if user is None:
+            errors["user_id"] = "Karyawan tidak ditemukan."
+    check_in = v.iso_instant(body.get("check_in_at"), "check_in_at", errors)
+    check_out = (v.iso_instant(body["check_out_at"], "check_out_at", errors)
+                 if body.get("check_out_at") is not None else None)
+    reason = v.required_text(body.get("reason"), "reason", errors)
+    if user is not None and check_in is not None:
+        work_date = check_in.astimezone(user.branch.zone).date()
+        _check_instants(user.branch, work_date, check_in, check_out, now, errors)
+    v.raise_if(errors)
+
+    existing = attendance_for_day(dbsession, user.id, work_date)
+    if existing is not None:
+        raise _exists(existing)
+    attendance = Attendance(
+        user=user, branch=user.branch, work_date=work_date, check_in_at=_naive(check_in),
+        check_out_at=_naive(check_out) if check_out else None, status="present",
+        check_in_node=node_id, check_out_node=node_id if check_out else None, note=None,
+        auto_closed=False, early_leave=False, corrected=True,
+    )
+    _recompute(attendance)
+    try:
+        with dbsession.begin_nested():
+            dbsession.add(attendance)
+            dbsession.flush()
+    except IntegrityError:
+        raise _exists(attendance_for_day(dbsession, user.id, work_date)) from None
+    audit.append(dbsession, attendance, action="create", before=audit.NOTHING, actor=actor,
+                 node_id=node_id, reason=reason)
+    record_attendance_event(dbsession, event_type=ATTENDANCE_CREATED, attendance=attendance,
+                            node_id=node_id)
+    return attendance
+
+
+def _exists(existing):
+    return ApiError(
+        409, "already_checked_in", "Karyawan ini sudah punya absensi pada tanggal itu.",
+        extra={"attendance": attendance_json(existing)} if existing else None,
+    )
+
+
+def locked_attendance(dbsession, attendance_id):
+    attendance = dbsession.scalar(
+        select(Attendance).where(Attendance.id == attendance_id).with_for_update()
+        .execution_options(populate_existing=True))
+    if attendance is None:
+        raise ApiError(404, "not_found", "Absensi tidak ditemukan.")
+    return attendance
+
+
+def correct_attendance(dbsession, *, attendance_id, body, actor, node_id, now=None):
+    """``PATCH /api/attendances/{id}``: 200 (unchanged values change nothing), 404, 422."""
+    now = now or utcnow()
+    attendance = locked_attendance(dbsession, attendance_id)
+    errors = {}
+    v.reject_unknown(body, ("check_in_at", "check_out_at", "note", "reason"))
+    reason = v.required_text(body.get("reason"), "reason", errors)
+    if not set(body) - {"reason"}:
+        errors["_body"] = "Tidak ada yang diubah."
+    branch = attendance.branch
+    check_in = (v.iso_instant(body["check_in_at"], "check_in_at", errors)
+                if "check_in_at" in body else _aware(attendance.check_in_at))
+    check_out = _aware(attendance.check_out_at)
+    if "check_out_at" in body:
+        check_out = (v.iso_instant(body["check_out_at"], "check_out_at", errors)
+                     if body["check_out_at"] is not None else None)
+    note = attendance.note
+    if "note" in body:
+        try:
+            note = v.check_note(body["note"])
+        except ApiError as error:
+            errors.update(error.fields or {})
+    if check_in is not None:
+        _check_instants(branch, attendance.work_date, check_in, check_out, now, errors)
+    v.raise_if(errors)
+
+    before = audit.snapshot(attendance)
+    had_check_out = attendance.check_out_at is not None
+    attendance.check_in_at = _naive(check_in)
+    attendance.check_out_at = _naive(check_out) if check_out else None
+    attendance.note = note
+    if check_out is None:
+        attendance.check_out_node = None
+        attendance.check_out_distance_m = None
+    elif not had_check_out:
+        attendance.check_out_node = node_id
+    was_corrected = attendance.corrected
+    _recompute(attendance)
+    if not audit.changes_between(before, audit.snapshot(attendance)):
+        attendance.corrected = was_corrected  # nothing changed: nothing to audit or publish
+        return attendance
+    audit.append(dbsession, attendance, action="correct", before=before, actor=actor,
+                 node_id=node_id, reason=reason)
+    record_attendance_event(dbsession, event_type=ATTENDANCE_UPDATED, attendance=attendance,
+                            node_id=node_id)
+    return attendance
+
+
+def _aware(naive):
+    return naive.replace(tzinfo=dt.timezone.utc) if naive is not None else None
+

@@ -1,0 +1,96 @@
+from pyramid.view import view_config
+
+from webapp import validation as v
+from webapp.attendance.services import paginate
+from webapp.branches.services import branch_by_code
+from webapp.errors import ApiError
+from webapp.idempotency.services import idempotent_response
+from webapp.leave import services
+
+
+def _node_id(request):
+    return request.registry.settings["app.node_id"]
+
+
+@view_config(route_name="api.leave", request_method="POST", permission="user")
+def request_leave(request):
+    body = v.json_object(request)
+
+    def action():
+        leave = services.create_leave(request.dbsession, user=request.user, body=body,
+                                      node_id=_node_id(request), now=request.now)
+        return 201, services.leave_json(leave)
+
+    return idempotent_response(request, action)
+
+
+@view_config(route_name="api.leave", request_method="GET", renderer="json", permission="user")
+def list_leave(request):
+    """Admins see every request (filters apply); employees only their own."""
+    errors = {}
+    page, per_page = v.pagination(request.GET, errors)
+    status, user_id = services.parse_filters(request.GET, errors)
+    branch = None
+    if request.GET.get("branch"):
+        branch = branch_by_code(request.dbsession, request.GET["branch"])
+        if branch is None:
+            errors["branch"] = "Kode cabang tidak dikenal."
+    v.raise_if(errors)
+    if not request.user.is_admin:
+        user_id, branch = request.user.id, None
+    query = services.list_query(status=status, user_id=user_id, branch=branch)
+    rows, total = paginate(request.dbsession, query, page=page, per_page=per_page,
+                           order_by=services.NEWEST_FIRST)
+    return {"data": [services.leave_json(r) for r in rows], "page": page, "per_page": per_page,
+            "total": total}
+
+
+def _leave_id(request):
+    leave_id = v.path_id(request)
+    if leave_id is None:
+        raise ApiError(404, "not_found", "Pengajuan tidak ditemukan.")
+    return leave_id
+
+
+def _decision(request, approve):
+    leave_id = _leave_id(request)
+    body = v.json_object(request, optional=True)
+    v.reject_unknown(body, ("note",))
+    note = v.check_note(body.get("note"))
+    leave = services.decide(request.dbsession, leave_id=leave_id, approve=approve,
+                            actor=request.user, note=note, node_id=_node_id(request),
+                            now=request.now)
+    return services.leave_json(leave)
+
+
+@view_config(route_name="api.leave_approve", request_method="POST", renderer="json",
+             permission="admin")
+def approve(request):
+    return _decision(request, True)
+
+
+@view_config(route_name="api.leave_reject", request_method="POST", renderer="json",
+             permission="admin")
+def reject(request):
+    return _decision(request, False)
+
+
+@view_config(route_name="api.leave_cancel", request_method="POST", renderer="json",
+             permission="user")
+def cancel(request):
+    leave = services.cancel(request.dbsession, leave_id=_leave_id(request), user=request.user,
+                            node_id=_node_id(request))
+    return services.leave_json(leave)
+
+
+@view_config(route_name="api.leave_balance", request_method="GET", renderer="json",
+             permission="user")
+def leave_balance(request):
+    errors = {}
+    year = request.user.branch.local_date(request.now).year
+    if request.GET.get("year"):
+        year = v.positive_int(request.GET["year"], "year", errors)
+        if year is not None and not 2000 <= year <= 2100:
+            errors["year"] = "Tahun 2000–2100."
+    v.raise_if(errors)
+    return services.balance(request.dbsession, request.user.id, year)
