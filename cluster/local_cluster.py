@@ -86,6 +86,10 @@ class Cluster:
     def ws_url(self):
         return f"ws://127.0.0.1:{self.port}/ws"
 
+    def websocket_sources(self):
+        """CSP ``connect-src`` for the gateway: the addresses this cluster answers on."""
+        return " ".join(f"ws://{host}:{self.port}" for host in ("127.0.0.1", "localhost"))
+
     @property
     def web_node_ids(self):
         return [topology.web_node_id(n) for n in range(1, len(self.web_ports) + 1)]
@@ -169,6 +173,7 @@ class Cluster:
             web_upstreams=[f"127.0.0.1:{port}" for port in self.web_ports],
             gateway_upstreams=[f"127.0.0.1:{port}" for port in self.gateway_ports],
             static_dir=self.static_dir,
+            websocket_sources=self.websocket_sources(),
         ))
         env_file = self.run_dir / ".env"
         fd = os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

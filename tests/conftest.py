@@ -105,14 +105,14 @@ def mysql_db_url(_mysql_migrated):
 @pytest.fixture()
 def make_app(db_url, redis_client, redis_server):
     """Build a TestApp; keyword overrides are settings (``database_url=`` swaps the DB)."""
-    from webapp.config import configure
+    from webapp.config import make_wsgi_app
 
     apps = []
 
     def factory(database_url=None, **overrides):
         settings = _settings(database_url or db_url, redis_server.url,
                              **{k.replace("__", "."): v for k, v in overrides.items()})
-        wsgi = configure(settings).make_wsgi_app()
+        wsgi = make_wsgi_app(settings)
         app = webtest.TestApp(wsgi, extra_environ={"REMOTE_ADDR": "203.0.113.7"})
         apps.append(wsgi)
         return app

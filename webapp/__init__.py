@@ -3,6 +3,6 @@
 
 def main(global_config, **settings):
     """PasteDeploy entry point: ``use = egg:absensi``."""
-    from webapp.config import configure
+    from webapp.config import make_wsgi_app
 
-    return configure(settings).make_wsgi_app()
+    return make_wsgi_app(settings)

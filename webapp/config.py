@@ -2,6 +2,7 @@
 from pyramid.config import Configurator
 from pyramid.events import NewRequest
 
+from webapp.safety_net import SafetyNet
 from webapp.settings import apply_environment
 
 
@@ -15,6 +16,8 @@ def configure(settings=None):
     config.include("webapp.redis")  # shared pool: sessions, throttling, heartbeats
     config.include("webapp.sessions")  # Redis-backed sessions valid on every node
     config.include("webapp.security")  # identity, roles, CSRF rule
+    config.include("webapp.logs")  # request id on every log line, one access line each
+    config.include("webapp.metrics")  # Prometheus counters, GET /metrics
     config.include("webapp.errors")  # JSON errors and the X-Node-Id header
     config.include("tasks")  # Dramatiq broker + the outbox publisher queue
     config.include("webapp.events")  # enqueue committed outbox events
@@ -25,3 +28,9 @@ def configure(settings=None):
     config.add_subscriber("webapp.servers.ensure_heartbeat", NewRequest)
     config.scan("webapp", ignore=["webapp.cli", "webapp.wsgi"])
     return config
+
+
+def make_wsgi_app(settings=None):
+    """The web node's WSGI app: the composed Pyramid app inside its :class:`SafetyNet`."""
+    app = configure(settings).make_wsgi_app()
+    return SafetyNet(app, app.registry.settings["app.node_id"])

@@ -1,4 +1,10 @@
-"""Engine and sessions: one engine per process, one session (and transaction) per request."""
+"""Engine and sessions: one engine per process, one session (and transaction) per request.
+
+On SQLite (the default cluster: four nodes on one file) a transaction that may write takes
+the write lock when it begins; one that only reads takes none (WAL readers neither block nor
+wait). Requests with a safe method (GET, HEAD, OPTIONS), health checks and streamed exports
+read through :func:`read_only`, so a read can never queue behind, or freeze, the writers.
+"""
 import zope.sqlalchemy
 from sqlalchemy import create_engine, event
 from sqlalchemy.orm import sessionmaker
@@ -25,7 +31,7 @@ def make_engine(settings):
     engine = create_engine(url, **options)
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
@@ -41,19 +47,36 @@ def _sqlite_pragmas(dbapi_connection, _record):
     cursor.close()
 
 
-def _sqlite_begin_immediate(connection):
-    # Take the write lock up front: a deferred transaction that reads, then writes after
-    # another process committed, fails at once with SQLITE_BUSY instead of waiting.
+READ_ONLY = "absensi_read_only"
+#: ``session.info`` key of the transaction manager a request's session is joined to
+TRANSACTION_MANAGER = "transaction_manager"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _sqlite_begin(connection):
+    if connection.get_execution_options().get(READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+        return
+    # A transaction that may write takes the write lock up front: a deferred one that
+    # reads, then writes after another process committed, fails at once with SQLITE_BUSY
+    # instead of waiting its turn.
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def read_only(engine):
+    """The same engine and pool, for transactions that never write (no SQLite write lock)."""
+    return engine.execution_options(**{READ_ONLY: True})
 
 
 def make_session_factory(engine):
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
-def get_tm_session(session_factory, transaction_manager, request=None):
+def get_tm_session(session_factory, transaction_manager, request=None, bind=None):
     """A session joined to the request's transaction (committed or aborted by pyramid_tm)."""
-    dbsession = session_factory(info={"request": request})
+    options = {"bind": bind} if bind is not None else {}
+    dbsession = session_factory(
+        info={"request": request, TRANSACTION_MANAGER: transaction_manager}, **options)
     zope.sqlalchemy.register(dbsession, transaction_manager=transaction_manager)
     return dbsession
 
@@ -61,18 +84,23 @@ def get_tm_session(session_factory, transaction_manager, request=None):
 def includeme(config):
     settings = config.get_settings()
     settings["tm.manager_hook"] = "pyramid_tm.explicit_manager"
+    # pyramid_tm would look the user up (DB and Redis) to annotate the transaction, outside
+    # the exception views: an outage then became the WSGI server's HTML 500.
+    settings["tm.annotate_user"] = False
     config.include("pyramid_tm")
 
     engine = make_engine(settings)
     session_factory = make_session_factory(engine)
     config.registry["dbsession_factory"] = session_factory
     config.registry["db_engine"] = engine
+    config.registry["db_read_engine"] = read_engine = read_only(engine)
 
     def dbsession(request):
         # Tests may hand in their own session through the environ.
         existing = request.environ.get("app.dbsession")
         if existing is not None:
             return existing
-        return get_tm_session(session_factory, request.tm, request=request)
+        bind = read_engine if request.method in SAFE_METHODS else None
+        return get_tm_session(session_factory, request.tm, request=request, bind=bind)
 
     config.add_request_method(dbsession, reify=True)

@@ -1,10 +1,15 @@
 """Small, explicit input checks shared by the views. Messages are for people (Indonesian)."""
 import datetime as dt
+import math
 import re
 
 from webapp.errors import ApiError, invalid
 
 EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+#: ids and numbers: ASCII digits only (int() would also take "١٥" or "１５")
+ASCII_NUMBER_RE = re.compile(r"[0-9]{1,18}")
+#: the largest id a BIGINT column (and SQLite's INTEGER) can hold
+MAX_ID = 2**63 - 1
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 20
 MIN_PASSWORD_LENGTH = 8
@@ -14,12 +19,13 @@ MAX_NOTE_LENGTH = 500
 
 
 def json_object(request, *, optional=False):
-    """The request body as a dict; 400 for malformed JSON, 422 for a non-object."""
+    """The request body as a dict; 400 for malformed (or absurdly nested) JSON, 422 for a
+    non-object."""
     if optional and not request.body:
         return {}
     try:
         body = request.json_body
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ApiError(400, "invalid_json", "Badan permintaan bukan JSON yang valid.") from None
     if not isinstance(body, dict):
         raise invalid({"_body": "Harus berupa objek JSON."})
@@ -80,15 +86,24 @@ def pagination(params, errors):
     return page or 1, per_page or DEFAULT_PER_PAGE
 
 
+def ascii_int(raw):
+    """*raw* (text) as an int if it is 1–18 ASCII digits, else None."""
+    text = raw.strip() if isinstance(raw, str) else None
+    return int(text) if text and ASCII_NUMBER_RE.fullmatch(text) else None
+
+
 def positive_int(raw, field, errors):
-    try:
-        value = int(str(raw).strip())
-    except ValueError:
-        value = 0
-    if value < 1 or value > 10**9:
+    value = ascii_int(raw)
+    if value is None or value < 1 or value > 10**9:
         errors[field] = "Harus bilangan bulat positif."
         return None
     return value
+
+
+def path_id(request, name="id"):
+    """The route's numeric id, or None when it is not one (the caller answers 404)."""
+    value = ascii_int(request.matchdict.get(name))
+    return value if value is not None and 1 <= value <= MAX_ID else None
 
 
 def iso_date(raw, field, errors):
@@ -107,3 +122,50 @@ def iso_date(raw, field, errors):
 def raise_if(errors):
     if errors:
         raise invalid(errors)
+
+
+# -- HR inputs (instants, clock times, numbers, required texts) --------------------------
+
+_INSTANT_RE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:\d{2})$", re.ASCII)
+_CLOCK_RE = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$", re.ASCII)
+
+
+def iso_instant(raw, field, errors):
+    """An ISO 8601 instant *with* its UTC offset (``2026-11-20T08:00:00+07:00``), to the
+    second; None (and an error) otherwise."""
+    if isinstance(raw, str) and _INSTANT_RE.match(raw):
+        try:
+            return dt.datetime.fromisoformat(raw).replace(microsecond=0)
+        except ValueError:
+            pass
+    errors[field] = "Harus waktu ISO 8601 dengan zona waktu, mis. 2026-11-20T08:00:00+07:00."
+    return None
+
+
+def clock_time(raw, field, errors):
+    """``HH:MM`` (24-hour) as a ``datetime.time``."""
+    if isinstance(raw, str) and _CLOCK_RE.match(raw):
+        return dt.time(int(raw[:2]), int(raw[3:]))
+    errors[field] = "Harus jam berformat HH:MM (00:00–23:59)."
+    return None
+
+
+def number_in_range(raw, field, errors, low, high):
+    """A JSON number (not a boolean) within [low, high]."""
+    if (isinstance(raw, (int, float)) and not isinstance(raw, bool)
+            and math.isfinite(raw) and low <= raw <= high):
+        return raw
+    errors[field] = f"Harus angka antara {low} dan {high}."
+    return None
+
+
+def required_text(raw, field, errors, max_length=MAX_NOTE_LENGTH):
+    """A non-blank string of at most ``max_length`` characters, stripped."""
+    if not isinstance(raw, str) or not raw.strip():
+        errors[field] = "Wajib diisi."
+    elif len(raw.strip()) > max_length:
+        errors[field] = f"Paling banyak {max_length} karakter."
+    else:
+        return raw.strip()
+    return None

@@ -90,10 +90,7 @@ def list_users(request):
 
 
 def _user_or_404(request):
-    try:
-        user_id = int(request.matchdict["id"])
-    except ValueError:
-        user_id = None
+    user_id = v.path_id(request)
     user = request.dbsession.get(User, user_id) if user_id else None
     if user is None:
         raise ApiError(404, "not_found", "Pengguna tidak ditemukan.")

@@ -35,7 +35,7 @@ def _row(attendance):
     return [_safe(data[key]) for key, _ in COLUMNS]
 
 
-def _lines(session_factory, query):
+def _lines(session_factory, read_engine, query):
     buffer = io.StringIO()
     writer = csv.writer(buffer)
 
@@ -49,7 +49,7 @@ def _lines(session_factory, query):
     yield flush()
     last_id = 0
     while True:
-        with session_factory() as dbsession:
+        with session_factory(bind=read_engine) as dbsession:
             chunk = dbsession.scalars(
                 query.where(Attendance.id > last_id).order_by(Attendance.id).limit(CHUNK)
             ).all()
@@ -65,5 +65,6 @@ def csv_response(request, query):
     stamp = dt.date.today().isoformat()
     response = Response(content_type="text/csv", charset="utf-8")
     response.content_disposition = f'attachment; filename="absensi-{stamp}.csv"'
-    response.app_iter = _lines(request.registry["dbsession_factory"], query)
+    response.app_iter = _lines(request.registry["dbsession_factory"],
+                               request.registry["db_read_engine"], query)
     return response

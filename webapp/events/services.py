@@ -11,10 +11,12 @@ from sqlalchemy import event as sa_event
 
 from webapp.attendance.serializers import attendance_json
 from webapp.clock import utcnow_naive
+from webapp.db import TRANSACTION_MANAGER
 from webapp.events.models import OutboxEvent
 
 log = logging.getLogger(__name__)
 PENDING = "outbox_pending_event_ids"
+ENQUEUE = "outbox_enqueue"
 
 ATTENDANCE_CREATED = "attendance.created"
 ATTENDANCE_UPDATED = "attendance.updated"
@@ -33,21 +35,52 @@ def record_event(dbsession, *, event_type, attendance, node_id):
     )
     dbsession.add(outbox_event)
     dbsession.flush()
-    dbsession.info.setdefault(PENDING, []).append(outbox_event.id)
+    _hold_until_commit(dbsession, outbox_event.id)
     return outbox_event
 
 
+def _hold_until_commit(dbsession, event_id):
+    """Remember *event_id* for the hand-off once the outermost transaction has committed."""
+    pending = dbsession.info.setdefault(PENDING, [])
+    manager = dbsession.info.get(TRANSACTION_MANAGER)
+    if not pending and manager is not None:
+        # A request's session: the transaction manager knows when everything committed
+        # (SQLAlchemy's own hook cannot tell a SAVEPOINT from the real commit there).
+        manager.get().addAfterCommitHook(_after_transaction, args=(dbsession.info,))
+    pending.append(event_id)
+
+
+def _after_transaction(committed, info):
+    event_ids = info.pop(PENDING, [])
+    if committed:
+        _enqueue_each(info.get(ENQUEUE), event_ids)
+
+
+def _enqueue_each(enqueue, event_ids):
+    if enqueue is None:
+        return  # no publisher queue here: the relay sweep publishes them
+    for event_id in event_ids:
+        try:
+            enqueue(event_id)
+        except Exception:  # noqa: BLE001 - the relay sweep will publish it
+            log.warning("could not enqueue outbox event %s; the sweep will", event_id,
+                        exc_info=True)
+
+
 def install(session_factory, enqueue):
-    """Enqueue each committed event with ``enqueue(event_id)``; forget those rolled back."""
+    """Enqueue each committed event with ``enqueue(event_id)``; forget those rolled back.
+
+    Sessions joined to a transaction manager (requests) enqueue from its after-commit
+    hook; plain sessions (actors, jobs, the CLI) from SQLAlchemy's ``after_commit``.
+    """
+    info = dict(session_factory.kw.get("info") or {}, **{ENQUEUE: enqueue})
+    session_factory.configure(info=info)
 
     @sa_event.listens_for(session_factory, "after_commit")
     def _enqueue_committed(session):
-        for event_id in session.info.pop(PENDING, []):
-            try:
-                enqueue(event_id)
-            except Exception:  # noqa: BLE001 - the relay sweep will publish it
-                log.warning("could not enqueue outbox event %s; the sweep will", event_id,
-                            exc_info=True)
+        # also fires when a SAVEPOINT is released: only the outermost commit counts
+        if TRANSACTION_MANAGER not in session.info and not session.in_nested_transaction():
+            _enqueue_each(enqueue, session.info.pop(PENDING, []))
 
     @sa_event.listens_for(session_factory, "after_rollback")
     def _forget_rolled_back(session):

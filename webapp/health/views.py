@@ -13,7 +13,8 @@ def healthz(request):
 def readyz(request):
     checks = {}
     try:
-        with request.registry["db_engine"].connect() as connection:
+        # its own read-only connection: never the request's transaction, never a write lock
+        with request.registry["db_read_engine"].connect() as connection:
             connection.execute(text("SELECT 1"))
         checks["database"] = "ok"
     except Exception as error:  # noqa: BLE001 - report any failure, never raise
