@@ -9,27 +9,33 @@ import logging
 
 from sqlalchemy import event as sa_event
 
-from webapp.attendance.serializers import attendance_json
 from webapp.clock import utcnow_naive
 from webapp.db import TRANSACTION_MANAGER
 from webapp.events.models import OutboxEvent
+from webapp.realtime import channels as channel_names
 
 log = logging.getLogger(__name__)
 PENDING = "outbox_pending_event_ids"
 ENQUEUE = "outbox_enqueue"
 
-ATTENDANCE_CREATED = "attendance.created"
-ATTENDANCE_UPDATED = "attendance.updated"
 
+def record_event(dbsession, *, event_type, aggregate_id, user_id, channels, payload, node_id):
+    """Add one domain event to the caller's transaction and return its outbox row.
 
-def record_event(dbsession, *, event_type, attendance, node_id):
-    dbsession.flush()  # the attendance needs its id in the payload
+    The emitting domain decides everything about it: ``event_type`` (e.g.
+    ``leave.updated``), the ``channels`` it is published to, its ``payload`` (the frame's
+    ``data``) and ``user_id`` (whose events keep their order, see tasks.outbox).
+    """
+    unknown = [c for c in channels if not channel_names.is_valid(c)]
+    if not channels or unknown:
+        raise ValueError(f"an outbox event needs known channels, got {channels!r}")
     outbox_event = OutboxEvent(
         event_type=event_type,
-        aggregate_id=attendance.id,
-        user_id=attendance.user_id,
+        aggregate_id=aggregate_id,
+        user_id=user_id,
         node_id=node_id,
-        payload=attendance_json(attendance),
+        payload=payload,
+        channels=list(channels),
         created_at=utcnow_naive(),
         attempts=0,
     )
