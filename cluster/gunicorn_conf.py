@@ -7,6 +7,8 @@ this file only shapes the server. The command line may override any value here
 import datetime as dt
 import os
 
+from webapp import multiproc
+
 wsgi_app = "webapp.wsgi:application"
 bind = ["127.0.0.1:6543"]
 
@@ -48,3 +50,6 @@ def on_starting(server):
     # Workers inherit the master's environment: every worker of this node reports the
     # master's start time in its heartbeat (webapp/settings.py maps it to app.started_at).
     os.environ["NODE_STARTED_AT"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    # The workers' Prometheus counters go to files in one directory per node, emptied at
+    # each start (webapp/multiproc.py); a scrape of /metrics sums every worker's.
+    multiproc.prepare(server.cfg.proc_name)

@@ -23,7 +23,8 @@ DEMO_LOGIN = "admin@example.com / password"
 
 #: per-process variables that must come from the Procfile entry, never from the caller
 PER_PROCESS_VARIABLES = ("APP_NODE_ID", "APP_CITY", "WORKER_ID", "GATEWAY_ID", "GATEWAY_PORT",
-                         "SCHEDULER_ID", "PORT")
+                         "SCHEDULER_ID", "PORT", "PROMETHEUS_MULTIPROC_DIR",
+                         "WORKER_METRICS_PORT")
 
 # Loopback checks must never go through an HTTP proxy from the environment.
 _http = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -110,6 +111,14 @@ class Cluster:
                                     threads=gunicorn_threads)
                   for n, port in enumerate(self.web_ports, start=1)]
         specs += [topology.worker_spec(n) for n in range(1, workers + 1)]
+        # Prometheus: one directory of metric files per multi-process node, and each
+        # worker's /metrics on a loopback port of its own (see README "Observability").
+        self.worker_metrics_ports = [free_port() for _ in range(workers)]
+        for spec in specs:
+            if spec.role in ("web", "worker"):
+                spec.env["PROMETHEUS_MULTIPROC_DIR"] = str(self.run_dir / "metrics" / spec.name)
+        for spec, port in zip([s for s in specs if s.role == "worker"], self.worker_metrics_ports):
+            spec.env["WORKER_METRICS_PORT"] = port
         specs += [topology.gateway_spec(n, port=port)
                   for n, port in enumerate(self.gateway_ports, start=1)]
         specs.append(topology.scheduler_spec(1))
@@ -173,6 +182,7 @@ class Cluster:
             web_upstreams=[f"127.0.0.1:{port}" for port in self.web_ports],
             gateway_upstreams=[f"127.0.0.1:{port}" for port in self.gateway_ports],
             static_dir=self.static_dir,
+            hide_metrics=True,  # scrapers ask each node on its own port, never nginx
             websocket_sources=self.websocket_sources(),
         ))
         env_file = self.run_dir / ".env"

@@ -5,6 +5,8 @@ which ``absensi worker`` wraps), so the global broker is set before ``tasks.acto
 its actors. Nothing happens at import time: the web node builds its own broker from the app's
 settings in :func:`tasks.includeme`.
 """
+import os
+
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
@@ -17,6 +19,7 @@ from redis.retry import Retry
 from tasks.middleware.dead_letters import DeadLetterLog
 from tasks.middleware.heartbeat import WorkerHeartbeat
 from tasks.middleware.resources import AppResources
+from webapp import multiproc
 from webapp.redis import tls_options
 
 #: Defaults for every actor; each actor repeats the ones that matter on its decorator.
@@ -75,5 +78,10 @@ def setup(settings=None):
 
         settings = load_settings()
     broker = make_broker(settings)
+    if os.environ.get(multiproc.VARIABLE) and int(settings["worker.metrics_port"]):
+        # exported by `absensi worker` before this process was forked (tasks/cli.py)
+        from tasks.middleware.metrics import WorkerMetrics
+
+        broker.add_middleware(WorkerMetrics())
     dramatiq.set_broker(broker)
     return broker

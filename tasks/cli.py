@@ -17,6 +17,10 @@ def cmd_worker(args, settings):
     # (1 s by default): the first event after a quiet spell would wait up to that long.
     # Dramatiq reads it from the environment when `dramatiq.worker` is first imported.
     os.environ.setdefault("dramatiq_worker_timeout", str(IDLE_POLL_MS))
+    from webapp import logs
+
+    _prepare_metrics(settings)
+    logs.configure(settings, "worker")
     from dramatiq.cli import main as dramatiq_main, make_argument_parser
 
     if getattr(args, "config", None):
@@ -25,17 +29,29 @@ def cmd_worker(args, settings):
         os.environ["ABSENSI_CONFIG"] = str(Path(args.config).resolve())
     argv = ["tasks.broker:setup", "tasks.actors",
             "--processes", str(args.processes), "--threads", str(args.threads),
-            "--worker-shutdown-timeout", str(WORKER_SHUTDOWN_TIMEOUT_MS)]
+            "--worker-shutdown-timeout", str(WORKER_SHUTDOWN_TIMEOUT_MS),
+            # the processes inherit webapp.logs' handler; Dramatiq's own would add a second
+            "--skip-logging"]
     return dramatiq_main(make_argument_parser().parse_args(argv))
 
 
+def _prepare_metrics(settings):
+    """One emptied directory of metric files per worker node, exported before Dramatiq and
+    prometheus_client are imported (see webapp/multiproc.py); None with metrics off."""
+    if int(settings["worker.metrics_port"]) == 0:
+        return None
+    from webapp import multiproc
+
+    directory = multiproc.prepare(settings["worker.node_id"])
+    os.environ["dramatiq_prom_db"] = str(directory)  # Dramatiq's Prometheus middleware
+    return directory
+
+
 def cmd_scheduler(args, settings):
-    import logging
-
     from tasks.scheduler import run
+    from webapp import logs
 
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)-5.5s [%(name)s] %(message)s")
+    logs.configure(settings, "scheduler")
     return run(settings)
 
 
@@ -81,7 +97,7 @@ def cmd_outbox_status(args, settings):
     else:
         age = status["oldest_unpublished_age_seconds"]
         print(f"unpublished: {status['unpublished']}")
-        print(f"published:   {status['published']}")
+        print(f"newest event: {status['newest_event_id'] or '-'}")
         print("oldest unpublished: " + (
             f"event {status['oldest_unpublished_id']}, {age} s old" if age is not None else "-"))
     return 0
@@ -134,7 +150,7 @@ def register(subparsers):
 
     outbox = subparsers.add_parser("outbox", help="transactional outbox").add_subparsers(
         dest="outbox_command", required=True)
-    status = outbox.add_parser("status", help="unpublished/published counts, oldest pending")
+    status = outbox.add_parser("status", help="unpublished count, oldest pending, newest id")
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=cmd_outbox_status)
     sweep = outbox.add_parser("sweep", help="enqueue every unpublished event now")

@@ -10,7 +10,7 @@ import logging
 from typing import NamedTuple
 
 from dramatiq import Message
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from webapp.clock import utcnow_naive
 from webapp.events.models import OutboxEvent
@@ -29,6 +29,9 @@ REQUEUE_LEASE_MAX_SECONDS = 300
 REQUEUE_LEASE_PREFIX = "absensi:outbox:requeued:"
 REQUEUE_COUNT_PREFIX = "absensi:outbox:requeues:"
 REQUEUE_COUNT_TTL_SECONDS = 24 * 3600
+#: published rows deleted per transaction, and batches per purge run
+PURGE_BATCH_SIZE = 1000
+PURGE_MAX_BATCHES = 100
 
 _CLAIM = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -192,26 +195,61 @@ def redis_claim(redis, lease_seconds=REQUEUE_LEASE_SECONDS,
 
 
 def outbox_status(session_factory, now=None):
-    """Counts of unpublished and published events, and the oldest unpublished one's id and age
-    (keys ``unpublished``, ``published``, ``oldest_unpublished_id``,
-    ``oldest_unpublished_age_seconds``)."""
+    """The unpublished backlog: keys ``unpublished`` (count), ``oldest_unpublished_id``,
+    ``oldest_unpublished_age_seconds`` and ``newest_event_id``.
+
+    Cheap at any table size, so that metrics scrapes may call it: the unpublished rows
+    come from the ``(published_at, id)`` index, the newest id from the primary key; the
+    published rows (most of the table) are never counted.
+    """
     now = now or utcnow_naive()
     with session_factory() as session:
         unpublished = session.scalar(
-            select(func.count()).select_from(OutboxEvent)
-            .where(OutboxEvent.published_at.is_(None)))
-        published = session.scalar(
-            select(func.count()).select_from(OutboxEvent)
-            .where(OutboxEvent.published_at.is_not(None)))
+            select(func.count(OutboxEvent.id)).where(OutboxEvent.published_at.is_(None)))
         oldest = session.execute(
             select(OutboxEvent.id, OutboxEvent.created_at)
             .where(OutboxEvent.published_at.is_(None))
             .order_by(OutboxEvent.id).limit(1)
         ).first()
+        newest = session.scalar(select(func.max(OutboxEvent.id)))
     return {
         "unpublished": unpublished,
-        "published": published,
         "oldest_unpublished_id": oldest.id if oldest else None,
         "oldest_unpublished_age_seconds":
             round((now - oldest.created_at).total_seconds(), 1) if oldest else None,
+        "newest_event_id": newest,
     }
+
+
+def purge_published(session_factory, *, older_than_seconds, now=None,
+                    batch_size=PURGE_BATCH_SIZE, max_batches=PURGE_MAX_BATCHES):
+    """Delete rows published more than *older_than_seconds* ago; return how many.
+
+    Their events are in Redis's history (kept for ``realtime.history_retention_seconds``)
+    until then; afterwards nothing reads them. Each batch is its own short transaction, so
+    web nodes writing new events wait at most one batch; at most *max_batches* per call
+    (the next run takes the rest). The newest row always stays: SQLite (and MariaDB before
+    10.2.4 after a restart) would otherwise hand out its id again, and a reused event id
+    would be swallowed as a duplicate by the publish step (streams.publish).
+    """
+    cutoff = (now or utcnow_naive()) - dt.timedelta(seconds=float(older_than_seconds))
+    purged = 0
+    for _ in range(max_batches):
+        with session_factory.begin() as session:
+            newest = session.scalar(select(func.max(OutboxEvent.id)))
+            ids = session.scalars(
+                select(OutboxEvent.id)
+                .where(OutboxEvent.published_at < cutoff, OutboxEvent.id != newest)
+                .order_by(OutboxEvent.published_at, OutboxEvent.id)
+                .limit(batch_size)
+            ).all()
+            if ids:
+                session.execute(delete(OutboxEvent).where(OutboxEvent.id.in_(ids))
+                                .execution_options(synchronize_session=False))
+        purged += len(ids)
+        if len(ids) < batch_size:
+            break
+    if purged:
+        log.info("purged %d published outbox event(s) older than %s", purged,
+                 cutoff.isoformat(timespec="seconds"))
+    return purged

@@ -2,13 +2,15 @@
 
 Jobs: the outbox relay sweep (every ``outbox.sweep_interval_seconds``), the ``servers``
 channel monitor (every 2 s), and each branch's end of day (00:05 branch-local, and once at
-start to catch up). Several schedulers may run: each job run first takes a short Redis
+start to catch up), the purges of old idempotency keys and of outbox rows published longer
+ago than ``realtime.history_retention_seconds``. Several schedulers may run: each job run first takes a short Redis
 lock (:mod:`tasks.locks`), so only one of them does the work.
 """
 import datetime as dt
 import logging
 import signal
 import threading
+import time
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -18,7 +20,7 @@ from sqlalchemy import select
 from tasks import locks
 from tasks.broker import make_broker, make_redis_client
 from tasks.end_of_day import close_open_attendances
-from tasks.outbox import enqueuer, redis_claim, sweep_unpublished
+from tasks.outbox import enqueuer, purge_published, redis_claim, sweep_unpublished
 from tasks.servers import announce_node_changes
 from webapp.branches.models import Branch
 from webapp.clock import utcnow
@@ -33,6 +35,9 @@ BRANCH_SYNC_SECONDS = 3600
 END_OF_DAY_LOCK_MS = 60_000
 IDEMPOTENCY_PURGE_SECONDS = 3600
 IDEMPOTENCY_KEY_DAYS = 7
+OUTBOX_PURGE_SECONDS = 900
+#: a job failing again with the same error within this long logs one line, not a traceback
+REPEATED_ERROR_QUIET_SECONDS = 300
 
 
 class SchedulerJobs:
@@ -87,21 +92,43 @@ class SchedulerJobs:
 
         return locks.exclusive(self.redis, "purge_idempotency_keys", 60_000, purge)
 
+    def purge_outbox(self, now=None):
+        """Delete outbox rows published longer ago than Redis keeps their history."""
+        return locks.exclusive(
+            self.redis, "purge_outbox", 600_000, purge_published, self.session_factory,
+            older_than_seconds=self.retention, now=now)
+
     def branches(self):
         with self.session_factory() as session:
             return [(b.code, b.timezone) for b in session.scalars(select(Branch))]
 
 
-def _logged(name, job):
-    # A job failing every few seconds while Redis or the database is down should say so
-    # in one line, not a traceback each time; the next run simply tries again.
+def _logged(name, job, clock=time.monotonic):
+    # Every failure is logged with its traceback, except that a job failing every few
+    # seconds with the same error (Redis or the database down) repeats it once every
+    # REPEATED_ERROR_QUIET_SECONDS and says "failing again" in one line in between.
+    # APScheduler never sees the exception; the next run simply tries again.
+    last = {"error": None, "traceback_at": None, "repeats": 0}
+
     def run(*args, **kwargs):
         try:
-            return job(*args, **kwargs)
+            result = job(*args, **kwargs)
         except Exception as error:  # noqa: BLE001
-            log.warning("%s failed: %s: %s", name, type(error).__name__, error)
-            log.debug("%s failed", name, exc_info=True)
+            summary = f"{type(error).__name__}: {error}"
+            now = clock()
+            if (summary == last["error"] and last["traceback_at"] is not None
+                    and now - last["traceback_at"] < REPEATED_ERROR_QUIET_SECONDS):
+                last["repeats"] += 1
+                log.warning("%s failing again (%d times since its traceback): %s", name,
+                            last["repeats"], summary)
+            else:
+                log.error("%s failed: %s", name, summary, exc_info=True)
+                last.update(error=summary, traceback_at=now, repeats=0)
             return None
+        if last["error"] is not None:
+            log.info("%s works again", name)
+            last.update(error=None, traceback_at=None, repeats=0)
+        return result
 
     run.__name__ = name
     return run
@@ -134,6 +161,8 @@ def build_scheduler(jobs):
                       seconds=SERVERS_MONITOR_SECONDS, id="servers_monitor")
     scheduler.add_job(_logged("purge_idempotency_keys", jobs.purge_idempotency_keys), "interval",
                       seconds=IDEMPOTENCY_PURGE_SECONDS, id="purge_idempotency_keys")
+    scheduler.add_job(_logged("purge_outbox", jobs.purge_outbox), "interval",
+                      seconds=OUTBOX_PURGE_SECONDS, id="purge_outbox")
     # At start: catch up on days missed while no scheduler ran, then set up the cron jobs
     # (and refresh them hourly for branches added or moved to another timezone).
     scheduler.add_job(_logged("end_of_day:catch_up", jobs.end_of_day), id="end_of_day:catch_up")

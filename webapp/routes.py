@@ -4,6 +4,7 @@
 def includeme(config):
     config.add_route("healthz", "/healthz")
     config.add_route("readyz", "/readyz")
+    config.add_route("metrics", "/metrics")  # Prometheus; nginx answers 404 for it
 
     config.add_route("api.login", "/api/login")
     config.add_route("api.logout", "/api/logout")

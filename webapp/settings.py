@@ -38,6 +38,10 @@ ENVIRONMENT_OVERRIDES = {
     "REDIS_CA": "redis.ssl_ca",
     "REDIS_PASSWORD": "redis.password",
     "NODE_STARTED_AT": "app.started_at",
+    "LOG_FORMAT": "log.format",
+    "LOG_LEVEL": "log.level",
+    "WORKER_METRICS_HOST": "worker.metrics_host",
+    "WORKER_METRICS_PORT": "worker.metrics_port",
 }
 
 #: variables that may instead be read from the file named by ``<VARIABLE>_FILE``
@@ -74,6 +78,12 @@ DEFAULTS = {
     "gateway.auth_timeout_seconds": "5",
     "worker.node_id": "worker-1",
     "scheduler.node_id": "scheduler-1",
+    # json: one JSON object per line (production); text: for a terminal (development)
+    "log.format": "text",
+    "log.level": "INFO",
+    # the worker's Prometheus /metrics; loopback unless a scraper elsewhere needs it
+    "worker.metrics_host": "127.0.0.1",
+    "worker.metrics_port": "9191",
     "outbox.sweep_interval_seconds": "3",
     # Longer than the queue delay of a busy morning, or the sweep re-enqueues events that
     # are only waiting their turn (doubling the worker's load exactly when it hurts).

@@ -1,8 +1,9 @@
 """WSGI entry for gunicorn: ``gunicorn webapp.wsgi:application`` (ini from ABSENSI_CONFIG)."""
-from pyramid.paster import get_app, setup_logging
+from pyramid.paster import get_app
 
-from webapp.settings import default_config_path
+from webapp import logs
+from webapp.settings import default_config_path, load_settings
 
 _config = default_config_path()
-setup_logging(_config)
+logs.configure(load_settings(_config), "web")
 application = get_app(_config, "main")

@@ -15,11 +15,13 @@ import redis.asyncio
 import tornado.web
 from redis.exceptions import RedisError
 
+from webapp import logs
 from webapp.redis import make_redis, tls_options
 from webapp.servers import heartbeats
 from webapp.settings import load_settings
 from wsgate.handlers import HealthHandler, RealtimeSocket
 from wsgate.hub import Hub
+from wsgate.metrics import MetricsHandler
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,7 @@ def make_app(settings, hub):
         [
             (r"/ws", RealtimeSocket, {"hub": hub, "settings": settings}),
             (r"/healthz", HealthHandler, {"hub": hub, "node_id": settings["gateway.node_id"]}),
+            (r"/metrics", MetricsHandler, {"hub": hub}),
         ],
         websocket_ping_interval=PING_INTERVAL_SECONDS,
         websocket_ping_timeout=PING_TIMEOUT_SECONDS,
@@ -132,7 +135,7 @@ def raise_open_files_limit():
 
 def main(settings=None):
     """Entry point of ``python -m wsgate`` and ``absensi gateway`` (which passes *settings*)."""
+    settings = settings or load_settings()
+    logs.configure(settings, "gateway")
     raise_open_files_limit()
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)-5.5s [%(name)s] %(message)s")
-    asyncio.run(serve(settings or load_settings()))
+    asyncio.run(serve(settings))

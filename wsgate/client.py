@@ -10,6 +10,8 @@ import logging
 
 from tornado.websocket import WebSocketClosedError
 
+from wsgate import metrics
+
 log = logging.getLogger(__name__)
 
 #: close code for a client that does not read its frames fast enough
@@ -77,7 +79,14 @@ class Client:
             self._queue.put_nowait(item)
         except asyncio.QueueFull:
             log.info("dropping a client that is %d frames behind", self.buffer_size)
-            self.drop(TOO_SLOW, "client too slow")
+            metrics.FRAMES_DROPPED.labels("client_too_slow").inc(
+                len(item) if isinstance(item, list) else 1)
+            self._drop_slow()
+
+    def _drop_slow(self):
+        if not self.closed:
+            metrics.SLOW_CLIENTS.inc()
+        self.drop(TOO_SLOW, "client too slow")
 
     async def _drain(self):
         try:
@@ -88,6 +97,7 @@ class Client:
                     return
                 for text in item if isinstance(item, list) else (item,):
                     await self.socket.write_message(text)
+                    metrics.FRAMES_SENT.inc()
         except WebSocketClosedError:
             self.closed = True
 
@@ -112,7 +122,8 @@ class Client:
             return
         if subscription.pending is not None:
             if len(subscription.pending) >= self.buffer_size:
-                self.drop(TOO_SLOW, "client too slow")
+                metrics.FRAMES_DROPPED.labels("client_too_slow").inc()
+                self._drop_slow()
             else:
                 subscription.pending.append((offset, text))
             return

@@ -24,6 +24,7 @@ import time
 from redis.exceptions import RedisError
 
 from webapp.realtime import streams
+from wsgate import metrics
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,13 @@ class Hub:
         self._subscribed_since = _just_before(int(time.time() * 1000))
         # Redis data epoch seen at the last subscription (None before the first one)
         self._epoch = None
+        #: the pub/sub subscription is confirmed and its gap filled (for /metrics)
+        self.subscribed = False
 
     # -- clients ---------------------------------------------------------------------
     def attach(self, client):
         self.clients.add(client)
+        metrics.CONNECTIONS_OPENED.inc()
 
     def detach(self, client):
         self.clients.discard(client)
@@ -97,6 +101,7 @@ class Hub:
         except (ValueError, TypeError, KeyError):
             log.warning("ignoring a malformed live frame: %.200r", text)
             return
+        metrics.LIVE_FRAMES.inc()
         self.dispatch(channel, offset, text)
 
     async def run(self):
@@ -118,6 +123,7 @@ class Hub:
             except (RedisError, OSError) as exc:
                 log.warning("Redis pub/sub unavailable (%s); retrying in %.1f s", exc, delay)
             finally:
+                self.subscribed = False
                 await self._close_quietly(pubsub)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.max_backoff)
@@ -141,6 +147,8 @@ class Hub:
         # only now: if filling failed, the next attempt starts from the old cursor again
         self._subscribed_since = started
         self._epoch = epoch
+        self.subscribed = True
+        metrics.SUBSCRIPTIONS.inc()
         log.info("subscribed to %s", streams.LIVE_PUBSUB_CHANNEL)
 
     async def _fill_gap(self, channel, cursor, data_kept):

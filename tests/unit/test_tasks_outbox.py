@@ -171,8 +171,8 @@ def test_status_counts_and_oldest_age(session_factory, redis_client):
 
     # Then
     assert outbox.outbox_status(session_factory, now=now) == {
-        "unpublished": 2, "published": 1, "oldest_unpublished_id": oldest,
-        "oldest_unpublished_age_seconds": 90.0,
+        "unpublished": 2, "oldest_unpublished_id": oldest,
+        "oldest_unpublished_age_seconds": 90.0, "newest_event_id": done,
     }
 
 
