@@ -6,7 +6,6 @@ the WSGI server would send its own HTML 500 without ``X-Node-Id``.
 """
 import json
 import logging
-import sys
 
 from webapp.errors import OUTAGES, OUTAGE_RETRY_AFTER_SECONDS
 
@@ -26,20 +25,26 @@ class SafetyNet:
         try:
             return self.app(environ, start_response)
         except Exception as exc:  # noqa: BLE001 - the last line of defence
-            outage = isinstance(exc, OUTAGES)
-            log.log(logging.WARNING if outage else logging.ERROR,
-                    "request failed outside the exception views: %s %s",
-                    environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), exc_info=not outage)
-            status, code, message, headers = (
-                ("503 Service Unavailable", "service_unavailable",
-                 "Layanan sedang tidak tersedia sebentar. Coba lagi.",
-                 [("Retry-After", str(OUTAGE_RETRY_AFTER_SECONDS))]) if outage else
-                ("500 Internal Server Error", "internal_error",
-                 "Terjadi kesalahan pada server.", []))
+            status, code, message, headers = _answer_for(exc)
+            log.log(logging.ERROR if status.startswith("500") else logging.WARNING,
+                    "request failed outside the exception views: %s %r: %s",
+                    environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), type(exc).__name__,
+                    exc_info=status.startswith("500"))
             body = json.dumps({"error": code, "message": message}).encode()
             start_response(status, [
                 ("Content-Type", "application/json; charset=utf-8"),
                 ("Content-Length", str(len(body))), ("X-Node-Id", self.node_id),
                 ("Cache-Control", "no-store"), *headers,
-            ], sys.exc_info())
+            ])  # Pyramid calls start_response only once it has its answer: none sent yet
             return [body]
+
+
+def _answer_for(exc):
+    if isinstance(exc, OUTAGES):
+        return ("503 Service Unavailable", "service_unavailable",
+                "Layanan sedang tidak tersedia sebentar. Coba lagi.",
+                [("Retry-After", str(OUTAGE_RETRY_AFTER_SECONDS))])
+    if isinstance(exc, UnicodeDecodeError):  # a path or query WebOb cannot decode
+        return ("400 Bad Request", "invalid_encoding",
+                "Alamat atau parameter bukan UTF-8 yang valid.", [])
+    return "500 Internal Server Error", "internal_error", "Terjadi kesalahan pada server.", []

@@ -219,3 +219,51 @@ def test_static_files_are_served_by_nginx(lb):
     assert "max-age=3600" in headers["Cache-Control"]
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert not any(path.startswith("/static/") for n in nodes for _, path, _, _ in n.requests)
+
+
+def test_the_csp_comes_from_configuration_not_from_the_host_header(lb):
+    cluster, _, _ = lb
+    _, headers, _ = request(cluster, "GET", "/", headers={"Host": "evil.example"})
+    policy = headers["Content-Security-Policy"]
+    assert "evil.example" not in policy
+    assert f"ws://127.0.0.1:{cluster.port}" in policy
+    # and a Host that tries to inject a directive is refused outright
+    status, headers, _ = request(cluster, "GET", "/", headers={"Host": "a;script-src *"})
+    assert status == 400 and headers["X-Node-Id"] == "lb"
+
+
+def test_nginx_s_own_errors_are_json_naming_the_load_balancer(lb):
+    # Given every web node gone
+    cluster, nodes, _ = lb
+    for node in nodes:
+        node.close()
+
+    # When a request finds no node (502), or a body is over the limit (413)
+    down = request(cluster, "GET", "/api/me")
+    too_big = request(cluster, "POST", "/api/users", body=b"x" * (2 * 1024 * 1024),
+                      headers={"Content-Type": "application/json"})
+
+    # Then both answer in the API's shape, from "lb", with a hint to retry where it helps
+    for (status, headers, body), expected in ((down, 502), (too_big, 413)):
+        assert status == expected
+        assert headers["Content-Type"].startswith("application/json")
+        assert headers["X-Node-Id"] == "lb"
+        assert json.loads(body)["error"]
+    assert json.loads(down[2])["error"] == "service_unavailable"
+    assert down[1]["Retry-After"] == "2"
+
+
+def test_login_is_rate_limited_per_address_with_a_json_429(lb):
+    cluster, nodes, _ = lb
+    # When one address posts logins as fast as it can
+    statuses = [request(cluster, "POST", "/api/login", body=b"{}",
+                        headers={"Content-Type": "application/json"}) for _ in range(40)]
+
+    # Then the burst gets through, the rest is refused by nginx in JSON with Retry-After
+    refused = [(headers, body) for status, headers, body in statuses if status == 429]
+    assert refused and len(refused) < 40
+    headers, body = refused[0]
+    assert json.loads(body)["error"] == "too_many_requests"
+    assert headers["Retry-After"] == "1" and headers["X-Node-Id"] == "lb"
+    # and other paths are not limited
+    assert all(request(cluster, "GET", "/healthz")[0] == 200 for _ in range(10))
