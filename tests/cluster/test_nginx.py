@@ -267,3 +267,16 @@ def test_login_is_rate_limited_per_address_with_a_json_429(lb):
     assert headers["Retry-After"] == "1" and headers["X-Node-Id"] == "lb"
     # and other paths are not limited
     assert all(request(cluster, "GET", "/healthz")[0] == 200 for _ in range(10))
+
+
+def test_metrics_are_not_served_through_the_load_balancer(lb):
+    cluster, nodes, _ = lb
+    # When /metrics is asked through nginx, in the spellings nginx normalises
+    answers = [request(cluster, "GET", path) for path in
+               ("/metrics", "/metrics?format=text", "//metrics", "/%6Detrics")]
+
+    # Then nginx answers 404 itself: no node ever sees the request
+    assert [status for status, _, _ in answers] == [404] * 4
+    assert not [r for node in nodes for r in node.requests if "etrics" in r[1]]
+    # while the nodes' other paths still go through
+    assert request(cluster, "GET", "/healthz")[0] == 200

@@ -10,6 +10,7 @@ from pyramid.interfaces import INewRequest
 
 from tests.factories import login
 from tests.log_helpers import captured_logs
+from tests.metrics_helpers import metric_value
 from webapp.settings import REPO_ROOT
 
 NGINX_ID = "5a0f3e1c9b8d47e6a2c4f1e0d9b8a7c6"
@@ -72,16 +73,6 @@ def test_the_user_id_is_logged_when_the_request_loaded_the_user_and_never_looked
     assert me["user_id"] == user["id"] and me["path"] == "/api/me"
     assert health["user_id"] is None
     assert missing["status"] == 404
-
-
-def metric_value(text, name, **labels):
-    """The value of sample *name* with exactly *labels*, or None."""
-    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-    head = f"{name}{{{wanted}}}" if labels else name
-    for line in text.splitlines():
-        if line.startswith(head + " "):
-            return float(line.rsplit(" ", 1)[1])
-    return None
 
 
 def test_metrics_count_requests_by_route_and_status_with_latency(app):
