@@ -1,8 +1,10 @@
 """Server-side sessions in Redis, so a login made through one node is valid on all four.
 
 The cookie holds only a random 256-bit id; the data lives under ``absensi:session:{id}``
-with a sliding expiry. :meth:`RedisSession.invalidate` also serves as rotation at login:
-the old id is deleted and the next write goes to a fresh one.
+with a sliding expiry (``session.idle_timeout_seconds``, refreshed by every request) and an
+absolute one (``session.lifetime_seconds`` after login, however busy). Visitors who are not
+logged in get no session at all. :meth:`RedisSession.invalidate` also serves as rotation at
+login: the old id is deleted and the next write goes to a fresh one.
 """
 import json
 import secrets
@@ -16,14 +18,15 @@ KEY_PREFIX = "absensi:session:"
 
 @implementer(ISession)
 class RedisSession(dict):
-    def __init__(self, request, *, redis, session_id, data, max_age):
+    def __init__(self, request, *, redis, session_id, data, idle_timeout, lifetime):
         super().__init__(data or {})
         self.request = request
         self.redis = redis
         self.session_id = session_id
         self.new = session_id is None
         self.created = self.get("_created", time.time())
-        self.max_age = max_age
+        self.idle_timeout = idle_timeout
+        self.lifetime = lifetime
         self._dirty = False
         self._deleted_ids = []
 
@@ -36,6 +39,7 @@ class RedisSession(dict):
             self._deleted_ids.append(self.session_id)
         self.session_id = None
         self.new = True
+        self.created = time.time()  # a rotated session starts its lifetime afresh
         self.clear()
         self._dirty = True
 
@@ -100,7 +104,8 @@ class RedisSession(dict):
         if self.session_id is None:
             self.session_id = secrets.token_urlsafe(32)
         self["_created"] = self.created
-        self.redis.set(KEY_PREFIX + self.session_id, json.dumps(dict(self)), ex=self.max_age)
+        self.redis.set(KEY_PREFIX + self.session_id, json.dumps(dict(self)),
+                       ex=expiry(self.created, self.idle_timeout, self.lifetime))
         response.set_cookie(
             cookie,
             self.session_id,
@@ -111,22 +116,35 @@ class RedisSession(dict):
         )
 
 
+def expiry(created, idle_timeout, lifetime):
+    """Seconds a session may live from now: idle timeout, but never past its lifetime."""
+    return max(1, min(idle_timeout, int(created + lifetime - time.time())))
+
+
 def load_session(request):
     """Pyramid session factory: ``config.set_session_factory(load_session)``."""
     settings = request.registry.settings
     redis = request.registry["redis"]
-    max_age = int(settings["session.max_age"])
+    idle_timeout = int(settings["session.idle_timeout_seconds"])
+    lifetime = int(settings["session.lifetime_seconds"])
     session_id = request.cookies.get(settings["session.cookie_name"])
     data = None
     if session_id and len(session_id) < 100:
+        key = KEY_PREFIX + session_id
         pipe = redis.pipeline()
-        pipe.get(KEY_PREFIX + session_id)
-        pipe.expire(KEY_PREFIX + session_id, max_age)  # sliding expiry
+        pipe.get(key)
+        pipe.expire(key, idle_timeout)  # sliding expiry (capped below)
         raw, _ = pipe.execute()
         data = json.loads(raw) if raw else None
+        created = data.get("_created", 0) if isinstance(data, dict) else 0
+        if data is not None and time.time() - created >= lifetime:
+            redis.delete(key)  # past its absolute lifetime: log in again
+            data = None
+        elif data is not None and created + lifetime - time.time() < idle_timeout:
+            redis.expire(key, expiry(created, idle_timeout, lifetime), lt=True)
     session = RedisSession(
         request, redis=redis, session_id=session_id if data is not None else None,
-        data=data, max_age=max_age,
+        data=data, idle_timeout=idle_timeout, lifetime=lifetime,
     )
     request.add_response_callback(lambda req, resp: session.persist(resp, settings))
     return session

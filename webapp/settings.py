@@ -63,10 +63,18 @@ DEFAULTS = {
     "redis.password": "",
     "session.cookie_name": "absensi_session",
     "session.cookie_secure": "false",
-    "session.max_age": str(8 * 3600),
-    "throttle.account_attempts": "5",
-    "throttle.address_attempts": "30",
-    "throttle.window_seconds": "900",
+    # Sliding: an idle session ends after this; open pages ping every 10 minutes.
+    "session.idle_timeout_seconds": str(2 * 3600),
+    # Absolute: no session outlives this, however busy (a long working day and then some).
+    "session.lifetime_seconds": str(14 * 3600),
+    # login throttling: see webapp/accounts/throttle.py for what each number means
+    "throttle.pair_attempts": "5",
+    "throttle.pair_window_seconds": "300",
+    "throttle.address_attempts": "50",
+    "throttle.address_window_seconds": "900",
+    "throttle.account_slowdown_after": "20",
+    "throttle.account_window_seconds": "900",
+    "throttle.account_spacing_seconds": "10",
     "heartbeat.interval_seconds": "10",
     "heartbeat.ttl_seconds": "30",
     "realtime.token_ttl_seconds": "300",

@@ -1,6 +1,7 @@
 """Users: creation, lookup, updates. Called by views, the CLI and the demo seeder."""
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import joinedload
 from sqlalchemy.exc import IntegrityError
 
 from webapp.accounts.models import ROLES, User
@@ -22,9 +23,20 @@ def user_json(user):
     }
 
 
-def authenticate(dbsession, email, password):
-    """The active user with these credentials, or None (constant-ish time either way)."""
-    user = dbsession.scalar(select(User).where(User.email == email)) if email else None
+def authenticate(session_factory, read_engine, email, password):
+    """The active user with these credentials, or None (constant-ish time either way).
+
+    The user is read in a short transaction of its own and the password verified after it
+    ends: argon2 takes tens of milliseconds and must hold no lock meanwhile. A password
+    longer than any we accept is refused without hashing it at all.
+    """
+    if not isinstance(password, str) or not password or len(password) > v.MAX_PASSWORD_LENGTH:
+        return None
+    user = None
+    if email:
+        with session_factory(bind=read_engine) as dbsession:
+            user = dbsession.scalar(
+                select(User).options(joinedload(User.branch)).where(User.email == email))
     ok = verify_password(user.password_hash if user else None, password)
     return user if ok and user.active else None
 

@@ -8,7 +8,7 @@ from webapp.accounts import services
 from webapp.accounts.models import User
 from webapp.accounts.throttle import login_throttle
 from webapp.branches.services import branch_by_code
-from webapp.errors import ApiError, invalid
+from webapp.errors import OUTAGES, ApiError, invalid
 from webapp.idempotency.services import idempotent_response
 from webapp.security import client_address
 
@@ -20,20 +20,23 @@ def login(request):
     password = body.get("password")
     address = client_address(request)
     throttle = login_throttle(request)
-    wait = throttle.retry_after(email, address)
+    wait = throttle.reserve(email, address)
     if wait:
         raise ApiError(
             429, "too_many_attempts",
             f"Terlalu banyak percobaan masuk. Coba lagi dalam {wait} detik.",
             headers={"Retry-After": wait},
         )
-    user = None
-    if isinstance(password, str) and password:
-        user = services.authenticate(request.dbsession, email, password)
+    try:
+        # a short read of its own: the password is verified outside any transaction
+        user = services.authenticate(request.registry["dbsession_factory"],
+                                     request.registry["db_read_engine"], email, password)
+    except OUTAGES:
+        throttle.refund(email, address)  # it never got to the password
+        raise
     if user is None:
-        throttle.failed(email, address)
         raise ApiError(401, "invalid_credentials", "Email atau kata sandi salah.")
-    throttle.succeeded(email, address)
+    throttle.refund(email, address)
     remember(request, user.id, user=user)
     return {"user": services.user_json(user), "csrf_token": get_csrf_token(request)}
 

@@ -113,9 +113,17 @@
   }
   Absensi.ApiError = ApiError;
 
-  // Gateway errors from nginx while a node restarts are worth one more try.
+  // Gateway errors from nginx while a node restarts, and the app's own 503 while the
+  // database or Redis is briefly down, are worth trying again (same Idempotency-Key).
   const RETRY_STATUSES = new Set([502, 503, 504]);
+  // An outage of up to ~10 s must not reach the employee: keep trying for this long.
+  const RETRY_FOR_MS = 30000;
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  function retryDelay(attempt, response) {
+    const after = response ? parseInt(response.headers.get("Retry-After"), 10) : NaN;
+    const backoff = Math.min(400 * 2 ** attempt, 4000) + Math.random() * 200;
+    return Number.isFinite(after) ? Math.max(after * 1000, backoff) : backoff;
+  }
 
   function sessionExpired() {
     const next = location.pathname + location.search;
@@ -128,8 +136,9 @@
    * options: body (JSON-encoded), headers, idempotencyKey, retries,
    * authRedirect (default true: a 401 sends the browser to /login).
    * Throws ApiError; status 0 means the network failed.
-   * Only idempotent calls (GET, or POST with an Idempotency-Key) are retried,
-   * and a retry reuses the same key so the server can replay its first answer.
+   * Only idempotent calls (GET, or POST with an Idempotency-Key) are retried, for up
+   * to retryForMs (30 s) honouring Retry-After, and a retry reuses the same key so the
+   * server can replay its first answer.
    */
   async function request(method, url, options) {
     const opts = options || {};
@@ -142,22 +151,27 @@
       body = JSON.stringify(opts.body);
     }
     const safe = method === "GET" || !!opts.idempotencyKey;
-    const retries = safe ? (opts.retries != null ? opts.retries : 2) : 0;
+    const deadline = Date.now() + (safe ? (opts.retryForMs != null ? opts.retryForMs : RETRY_FOR_MS) : 0);
+    const mayRetry = (delay) => Date.now() + delay < deadline;
 
     for (let attempt = 0; ; attempt++) {
       let response;
       try {
         response = await fetch(url, { method, headers, body, credentials: "same-origin" });
       } catch (networkError) {
-        if (attempt < retries) {
-          await sleep(400 * 2 ** attempt + Math.random() * 200);
+        const delay = retryDelay(attempt, null);
+        if (mayRetry(delay)) {
+          await sleep(delay);
           continue;
         }
         throw new ApiError(0, { error: "network" }, null);
       }
-      if (RETRY_STATUSES.has(response.status) && attempt < retries) {
-        await sleep(400 * 2 ** attempt + Math.random() * 200);
-        continue;
+      if (RETRY_STATUSES.has(response.status)) {
+        const delay = retryDelay(attempt, response);
+        if (mayRetry(delay)) {
+          await sleep(delay);
+          continue;
+        }
       }
       let data = null;
       if (response.status !== 204) {
@@ -205,6 +219,8 @@
 
   // ---------------------------------------------------------------- formatting
   const STATUS_LABELS = { present: "Tepat waktu", late: "Terlambat" };
+  // Indonesia's three zones by UTC offset (the API sends the branch's own offset)
+  const ZONE_NAMES = { "+07:00": "WIB", "+08:00": "WITA", "+09:00": "WIT" };
   const ROLE_LABELS = { admin: "Admin", employee: "Karyawan" };
 
   const dateFormat = new Intl.DateTimeFormat("id-ID", {
@@ -222,10 +238,15 @@
   Absensi.fmt = {
     // Timestamps carry the branch's own UTC offset, so the wall-clock part of
     // the ISO string already is the branch-local time: no conversion needed.
+    // One format everywhere: "08:05 WIB" (rows mix Java and Bali, so the zone is shown).
     time(iso) {
       if (!iso) return "–";
-      const m = /T(\d{2}):(\d{2})/.exec(iso);
-      return m ? m[1] + ":" + m[2] : "–";
+      const m = /T(\d{2}):(\d{2})(?::\d{2}(?:\.\d+)?)?(Z|[+-]\d{2}:\d{2})?$/.exec(iso);
+      if (!m) return "–";
+      return m[1] + ":" + m[2] + " " + Absensi.fmt.zone(m[3]);
+    },
+    zone(offset) {
+      return ZONE_NAMES[offset] || (offset && offset !== "Z" ? "UTC" + offset : "UTC");
     },
     date(ymd) {
       return ymd ? dateFormat.format(ymdToDate(ymd)) : "–";
@@ -382,6 +403,20 @@
       setTimeout(() => el.remove(), 300);
     }, opts.timeout || 5000);
   };
+
+  // ---------------------------------------------------------------- session keep-alive
+  // The session slides with every request, and a page left open all day makes none of
+  // its own (live updates ride the websocket): ping while a signed-in page is open, and
+  // when it comes back into view. The server's absolute lifetime still applies.
+  const KEEPALIVE_MS = 10 * 60 * 1000;
+  Absensi.keepSessionAlive = function () {
+    const ping = () => Absensi.api.get("/api/me", { retryForMs: 0 }).catch(() => {});
+    setInterval(ping, KEEPALIVE_MS);
+    document.addEventListener("visibilitychange", () => {
+      if (document.visibilityState === "visible") ping();
+    });
+  };
+  if (Absensi.context.user) Absensi.keepSessionAlive();
 
   // ---------------------------------------------------------------- logout
   async function logout(button) {

@@ -1,10 +1,18 @@
 /* Login page: POST /api/login as JSON, Indonesian errors, then redirect. */
 document.addEventListener("alpine:init", () => {
-  // Only same-site paths may be used as ?next= (no "//host" or "/\host").
+  // Only same-origin paths may be used as ?next=, checked on the URL as the browser
+  // parses it: "/%09/evil.example", "//host", "/\\host" all resolve to another origin.
   function safeNext() {
     const next = new URLSearchParams(location.search).get("next");
-    if (!next || next[0] !== "/" || next[1] === "/" || next[1] === "\\") return null;
-    return next;
+    if (!next || next[0] !== "/") return null;
+    let url;
+    try {
+      url = new URL(next, location.origin);
+    } catch (e) {
+      return null;
+    }
+    if (url.origin !== location.origin) return null;
+    return url.pathname + url.search + url.hash;
   }
 
   Alpine.data("loginPage", () => ({

@@ -1,0 +1,69 @@
+"""The login page follows ?next= only within its own origin, as a browser parses it."""
+import threading
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import pytest
+from playwright.sync_api import sync_playwright
+
+from tests.browser_helpers import WAIT_MS, launch_chromium
+
+pytestmark = pytest.mark.browser
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture()
+def served(app):
+    """The whole app on a loopback port (a real HTTP server for the browser)."""
+    server = make_server("127.0.0.1", 0, app.app, server_class=_ThreadingServer,
+                         handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("target", ["/%09/evil.example/", "/%0A/evil.example/",
+                                    "/%5Cevil.example/", "//evil.example/"])
+def test_next_never_leads_to_another_site(served, factory, target):
+    user = factory.user()
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            page = browser.new_page()
+            # the browser must not even try to leave: block anything not ours
+            page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
+                served) else route.abort())
+            page.goto(f"{served}/login?next={target}")
+            page.fill("#login-email", user["email"])
+            page.fill("#login-password", user["password"])
+            page.click("#login-form button[type=submit]")
+            page.wait_for_url(f"{served}/absen", timeout=WAIT_MS)
+        finally:
+            browser.close()
+
+
+def test_a_same_origin_next_is_followed(served, factory):
+    user = factory.user()
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            page = browser.new_page()
+            page.goto(f"{served}/login?next=/absen%3Ftab%3Dizin")
+            page.fill("#login-email", user["email"])
+            page.fill("#login-password", user["password"])
+            page.click("#login-form button[type=submit]")
+            page.wait_for_url(f"{served}/absen?tab=izin", timeout=WAIT_MS)
+        finally:
+            browser.close()
