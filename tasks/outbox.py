@@ -59,7 +59,10 @@ def enqueuer(broker):
 
 
 def channels_for(event):
-    """Every outbox event so far is an attendance event (``attendance.*``)."""
+    """The channels the emitting domain wrote on the row. Rows from before migration 0002
+    have none; every event then was an attendance event (``attendance.*``)."""
+    if event.channels:
+        return list(event.channels)
     return channels.channels_for_attendance_event(event.user_id)
 
 
@@ -70,6 +73,7 @@ class _Pending(NamedTuple):
     node_id: str
     payload: dict
     created_at: dt.datetime
+    channels: list | None
 
 
 def publish_outbox_event(session_factory, redis, event_id, retention_seconds):
@@ -112,7 +116,7 @@ def publish_outbox_event(session_factory, redis, event_id, retention_seconds):
 
 def _pending(row):
     return _Pending(row.id, row.event_type, row.user_id, row.node_id, row.payload,
-                    row.created_at)
+                    row.created_at, row.channels)
 
 
 def _publish_row(session_factory, redis, event, retention_seconds):

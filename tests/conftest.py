@@ -17,7 +17,8 @@ from tests.factories import Factory
 from webapp.settings import apply_environment
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-production-checks"
-DATA_TABLES = ["outbox_events", "idempotency_keys", "attendances", "users"]
+DATA_TABLES = ["outbox_events", "idempotency_keys", "attendance_audit", "leave_requests",
+               "attendances", "users"]
 
 
 def _settings(database_url, redis_url, **overrides):

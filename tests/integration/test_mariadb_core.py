@@ -77,7 +77,7 @@ def test_migrations_from_empty_on_mariadb(mariadb_server, how):
             codes = connection.execute(text("SELECT code FROM branches ORDER BY id")).scalars()
             assert list(codes) == ["JKT", "BDG", "SBY", "DPS"]
             assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() \
-                == "0001"
+                == "0002"
         uniques = inspect(engine).get_unique_constraints("attendances")
         assert [u["column_names"] for u in uniques] == [["user_id", "work_date"]]
     finally:

@@ -1,8 +1,9 @@
 """The monthly recap (contract ``Recap``), computed with a fixed number of queries.
 
-Whatever the number of employees and days: one query each for the users, the holidays,
-the month's attendances and the month's approved leave; the rest is arithmetic in memory
-(a 2,000-employee month is ~60,000 small rows).
+Whatever the number of employees and days: the branches, the users, the holidays and the
+month's approved leave (small), one ``GROUP BY user`` over the month's attendances that
+sums in the database (2,000 rows back, not 60,000), and the attendance dates of the few
+users whose counted days need them one by one (on leave this month, or new this month).
 
 Definitions (contract §3 and README "Monthly recap"): the counted days of a user are
 the month's days from the later of the 1st and the day the user was created, up to today
@@ -10,19 +11,22 @@ the month's days from the later of the 1st and the day the user was created, up 
 counted days that are branch work days and not holidays; ``leave`` counts those covered
 by approved leave; ``absent`` those with neither an attendance nor approved leave.
 ``present``, ``late``, ``late_minutes``, ``early_leave`` and ``worked_minutes`` count every
-attendance of the month up to today, on any day.
+attendance of the month up to today, on any day; lateness is measured from the shift
+start of the branch the attendance belongs to.
 """
 import calendar
 import datetime as dt
 import re
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, false, func, or_, select
 
 from webapp.accounts.models import User
 from webapp.attendance.models import Attendance
+from webapp.branches.services import all_branches
 from webapp.clock import utcnow
 from webapp.holidays.services import branch_holidays, days_between, holidays_by_scope
 from webapp.leave.models import KINDS, LeaveRequest
+from webapp.reports.sql import seconds_between, whole_minutes
 
 MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$", re.ASCII)
 
@@ -51,85 +55,129 @@ def last_counted_day(branch, month_end, now):
     return today - dt.timedelta(days=1)
 
 
-def _minutes(delta):
-    return int(delta.total_seconds() // 60)
+def _shift_start_after_midnight_utc(branch, day):
+    """Seconds from ``day`` 00:00 UTC to the branch's shift start on its local ``day``."""
+    start = branch.local_instant(day, branch.shift_start)
+    midnight = dt.datetime.combine(day, dt.time(0), tzinfo=dt.timezone.utc)
+    return int((start - midnight).total_seconds())
 
 
-def late_minutes(branch, work_date, check_in_at):
-    start = branch.local_instant(work_date, branch.shift_start)
-    return max(0, _minutes(check_in_at.replace(tzinfo=dt.timezone.utc) - start))
+def _month_totals(dbsession, *, month_start, month_end, user_branch_ids, every_branch,
+                  calendars):
+    """``{user_id: row}`` of the month's attendance sums, computed by the database."""
+    shift_start = case(
+        {b.id: _shift_start_after_midnight_utc(b, month_start) for b in every_branch},
+        value=Attendance.branch_id, else_=0)
+    late_seconds = seconds_between(Attendance.work_date, Attendance.check_in_at) - shift_start
+    counted_day = or_(false(), *(
+        and_(User.branch_id == branch_id, Attendance.work_date.in_(days))
+        for branch_id, days in calendars.items() if days
+    ))
+    one_if = lambda condition: func.sum(case((condition, 1), else_=0))  # noqa: E731
+    query = (
+        select(
+            Attendance.user_id,
+            func.count(Attendance.id).label("present"),
+            one_if(Attendance.status == "late").label("late"),
+            one_if(Attendance.early_leave.is_(True)).label("early_leave"),
+            func.sum(case((and_(Attendance.status == "late", late_seconds > 0),
+                           whole_minutes(late_seconds)), else_=0)).label("late_minutes"),
+            func.sum(case((Attendance.check_out_at.is_not(None), whole_minutes(
+                seconds_between(Attendance.check_in_at, Attendance.check_out_at))),
+                else_=0)).label("worked_minutes"),
+            one_if(counted_day).label("attended_work_days"),
+        )
+        .join(User, User.id == Attendance.user_id)
+        .where(User.active.is_(True), User.branch_id.in_(user_branch_ids),
+               Attendance.work_date >= month_start, Attendance.work_date <= month_end)
+        .group_by(Attendance.user_id)
+    )
+    return {row.user_id: row for row in dbsession.execute(query)}
 
 
 def monthly_recap(dbsession, *, year, month, branches, now=None):
     """``[Recap]`` for the active users of ``branches``, ordered by branch then name."""
     now = now or utcnow()
     month_start, month_end = month_bounds(year, month)
-    by_id = {b.id: b for b in branches}
+    every_branch = all_branches(dbsession)
+    by_id = {b.id: b for b in every_branch}
+    branch_ids = [b.id for b in branches]
     users = dbsession.execute(
         select(User.id, User.name, User.branch_id, User.created_at)
-        .where(User.active.is_(True), User.branch_id.in_(list(by_id)))
+        .where(User.active.is_(True), User.branch_id.in_(branch_ids))
         .order_by(User.branch_id, User.name, User.id)
     ).all()
-    user_ids = [u.id for u in users]
     holidays = holidays_by_scope(dbsession, month_start, month_end)
-    attendances = dbsession.execute(
-        select(Attendance.user_id, Attendance.work_date, Attendance.check_in_at,
-               Attendance.check_out_at, Attendance.status, Attendance.early_leave)
-        .where(Attendance.user_id.in_(user_ids), Attendance.work_date >= month_start,
-               Attendance.work_date <= month_end)
-    ).all() if user_ids else []
-    leaves = dbsession.execute(
-        select(LeaveRequest.user_id, LeaveRequest.kind, LeaveRequest.date_from,
-               LeaveRequest.date_to)
-        .where(LeaveRequest.user_id.in_(user_ids), LeaveRequest.status == "approved",
-               LeaveRequest.date_from <= month_end, LeaveRequest.date_to >= month_start)
-    ).all() if user_ids else []
-
-    per_user = {uid: [] for uid in user_ids}
-    for row in attendances:
-        per_user[row.user_id].append(row)
-    leave_days = {uid: {} for uid in user_ids}
-    for row in leaves:
-        for day in days_between(max(row.date_from, month_start), min(row.date_to, month_end)):
-            leave_days[row.user_id][day] = row.kind
-
-    calendars = {}  # per branch: the month's work days up to the last counted day
+    calendars = {}  # per branch: the month's work days up to its last counted day
     for branch in branches:
         off = branch_holidays(holidays, branch)
         last = last_counted_day(branch, month_end, now)
         calendars[branch.id] = [day for day in days_between(month_start, last)
                                 if day.isoweekday() in branch.weekdays and day not in off]
 
+    leave_days = {}
+    for row in dbsession.execute(
+        select(LeaveRequest.user_id, LeaveRequest.kind, LeaveRequest.date_from,
+               LeaveRequest.date_to)
+        .join(User, User.id == LeaveRequest.user_id)
+        .where(User.active.is_(True), User.branch_id.in_(branch_ids),
+               LeaveRequest.status == "approved",
+               LeaveRequest.date_from <= month_end, LeaveRequest.date_to >= month_start)
+    ):
+        days = leave_days.setdefault(row.user_id, {})
+        for day in days_between(max(row.date_from, month_start), min(row.date_to, month_end)):
+            days[day] = row.kind
+
+    totals = _month_totals(dbsession, month_start=month_start, month_end=month_end,
+                           user_branch_ids=branch_ids, every_branch=every_branch,
+                           calendars=calendars)
+    starts = {u.id: _local_created(u, by_id[u.branch_id]) for u in users}
+    # Users whose absent days cannot come from the sums: on leave, or new this month.
+    one_by_one = [u.id for u in users if u.id in leave_days or starts[u.id] > month_start]
+    attended = {}
+    if one_by_one:
+        for user_id, day in dbsession.execute(
+            select(Attendance.user_id, Attendance.work_date)
+            .where(Attendance.user_id.in_(one_by_one), Attendance.work_date >= month_start,
+                   Attendance.work_date <= month_end)
+        ):
+            attended.setdefault(user_id, set()).add(day)
+
     return [
-        _recap(user, by_id[user.branch_id], calendars[user.branch_id], per_user[user.id],
-               leave_days[user.id])
+        _recap(user, by_id[user.branch_id], calendars[user.branch_id], starts[user.id],
+               totals.get(user.id), leave_days.get(user.id), attended.get(user.id, set()),
+               user.id in one_by_one)
         for user in users
     ]
 
 
-def _recap(user, branch, branch_work_days, attendances, leave_days):
-    created = user.created_at.replace(tzinfo=dt.timezone.utc).astimezone(branch.zone).date()
-    counted = [day for day in branch_work_days if day >= created]
-    attended = {a.work_date for a in attendances}
+def _local_created(user, branch):
+    return user.created_at.replace(tzinfo=dt.timezone.utc).astimezone(branch.zone).date()
+
+
+def _recap(user, branch, branch_work_days, start, totals, leave_days, attended, one_by_one):
+    counted = [day for day in branch_work_days if day >= start]
     leave = dict.fromkeys(KINDS, 0)
-    absent = 0
-    for day in counted:
-        kind = leave_days.get(day)
-        if kind:
-            leave[kind] += 1
-        elif day not in attended:
-            absent += 1
-    late = [a for a in attendances if a.status == "late"]
+    if one_by_one:
+        absent = 0
+        for day in counted:
+            kind = (leave_days or {}).get(day)
+            if kind:
+                leave[kind] += 1
+            elif day not in attended:
+                absent += 1
+    else:
+        absent = len(counted) - (int(totals.attended_work_days) if totals else 0)
+    number = lambda name: int(getattr(totals, name) or 0) if totals else 0  # noqa: E731
     return {
         "user": {"id": user.id, "name": user.name},
         "branch": branch.code,
         "work_days": len(counted),
-        "present": len(attendances),
-        "late": len(late),
-        "late_minutes": sum(late_minutes(branch, a.work_date, a.check_in_at) for a in late),
-        "early_leave": sum(1 for a in attendances if a.early_leave),
+        "present": number("present"),
+        "late": number("late"),
+        "late_minutes": number("late_minutes"),
+        "early_leave": number("early_leave"),
         "leave": leave,
         "absent": absent,
-        "worked_minutes": sum(_minutes(a.check_out_at - a.check_in_at)
-                              for a in attendances if a.check_out_at is not None),
+        "worked_minutes": number("worked_minutes"),
     }
