@@ -36,6 +36,8 @@ forwarded_allow_ips = "127.0.0.1,::1"
 accesslog = None
 errorlog = "-"
 loglevel = "info"
+# gunicorn's own lines (booting, timeouts) in the node's log format (webapp/logs.py)
+logger_class = "webapp.logs.GunicornLogger"
 
 # Worker heartbeats touch a file every second: keep that off a slow or full disk.
 if os.path.isdir("/dev/shm"):

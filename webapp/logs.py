@@ -18,6 +18,7 @@ import sys
 import time
 import uuid
 
+from gunicorn import glogging
 from pyramid.tweens import INGRESS
 from pythonjsonlogger.json import JsonFormatter
 
@@ -37,6 +38,7 @@ NODE_ID_SETTINGS = {
 QUIET_LOGGERS = {
     "apscheduler": logging.WARNING,
     "sqlalchemy.engine": logging.WARNING,
+    "alembic": logging.WARNING,  # its migration-context lines at every web worker start
     "tornado.access": logging.WARNING,
 }
 
@@ -86,17 +88,34 @@ class TextFormatter(logging.Formatter):
         return super().format(record)
 
 
-def make_handler(settings, role, stream=None):
-    """A stream handler writing *role*'s lines in the configured format."""
-    node_id = settings[NODE_ID_SETTINGS[role]]
+def make_formatter(settings):
     log_format = settings["log.format"].strip().lower()
     if log_format not in ("json", "text"):
         raise ValueError(f"log.format must be json or text, not {log_format!r}")
+    return JsonLineFormatter() if log_format == "json" else TextFormatter()
+
+
+def make_handler(settings, role, stream=None):
+    """A stream handler writing *role*'s lines in the configured format."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.addFilter(ContextFilter(node_id))
-    handler.setFormatter(JsonLineFormatter() if log_format == "json" else TextFormatter())
+    handler.addFilter(ContextFilter(settings[NODE_ID_SETTINGS[role]]))
+    handler.setFormatter(make_formatter(settings))
     handler.absensi_handler = True
     return handler
+
+
+class GunicornLogger(glogging.Logger):
+    """gunicorn's own lines (worker boots and exits, timeouts) in the node's format:
+    ``logger_class`` in cluster/gunicorn_conf.py. Its handlers stay where gunicorn put them."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        from webapp.settings import load_settings
+
+        settings = load_settings()
+        for handler in self.error_log.handlers:
+            handler.addFilter(ContextFilter(settings["app.node_id"]))
+            handler.setFormatter(make_formatter(settings))
 
 
 def configure(settings, role, *, stream=None):

@@ -1,6 +1,7 @@
 """webapp/logs.py: one JSON line per event with node and request id, text for development,
 APScheduler's per-run lines silenced, the scheduler's job errors with their traceback."""
 import datetime as dt
+import json
 import logging
 import secrets
 import threading
@@ -208,3 +209,25 @@ def test_threads_without_a_request_have_no_request_id():
     finally:
         logs.REQUEST_ID.reset(token)
     assert seen == [None]
+
+
+def test_gunicorns_own_lines_come_in_the_nodes_format(monkeypatch, capsys):
+    # Given a web node configured for JSON lines
+    from gunicorn.config import Config
+
+    monkeypatch.setenv("LOG_FORMAT", "json")
+    monkeypatch.setenv("APP_NODE_ID", "app-node-4")
+    monkeypatch.setenv("ABSENSI_CONFIG", str(REPO_ROOT / "development.ini"))
+    # When gunicorn's master logs through its logger class
+    logger = logs.GunicornLogger(Config())
+    try:
+        logger.critical("WORKER TIMEOUT (pid:%s)", 1234)
+    finally:
+        for handler in list(logger.error_log.handlers):
+            logger.error_log.removeHandler(handler)
+
+    # Then the line is JSON naming the node
+    [line] = [json.loads(text) for text in capsys.readouterr().err.splitlines() if text]
+    assert line["message"] == "WORKER TIMEOUT (pid:1234)"
+    assert (line["level"], line["logger"], line["node_id"]) == (
+        "CRITICAL", "gunicorn.error", "app-node-4")
