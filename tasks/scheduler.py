@@ -3,8 +3,8 @@
 Jobs: the outbox relay sweep (every ``outbox.sweep_interval_seconds``), the ``servers``
 channel monitor (every 2 s), and each branch's end of day (00:05 branch-local, and once at
 start to catch up), the purges of old idempotency keys and of outbox rows published longer
-ago than ``realtime.history_retention_seconds``. Several schedulers may run: each job run first takes a short Redis
-lock (:mod:`tasks.locks`), so only one of them does the work.
+ago than ``realtime.history_retention_seconds``. Several schedulers may run: each job run
+first takes a short Redis lock (:mod:`tasks.locks`), so only one of them does the work.
 """
 import datetime as dt
 import logging
