@@ -8,6 +8,10 @@ ADMIN_PAGES = {
     "/admin/riwayat": ["tab-today", "tab-history", "today-table", "history-new-badge"],
     "/admin/karyawan": ["Karyawan"],
     "/admin/server": ["servers-table"],
+    "/admin/izin": ["leave-inbox", "leave-filter-status", "Setujui"],
+    "/admin/libur": ["holiday-form", "holidays-table"],
+    "/admin/rekap": ["recap-month", "recap-branch", "recap-totals", "btn-recap-csv"],
+    "/admin/cabang": ["branch-settings", "Hari kerja", "Geofence"],
 }
 
 
@@ -65,3 +69,27 @@ def test_secure_cookie_flag_is_configurable(make_app, factory):
 def test_static_urls_carry_a_cache_busting_token(app):
     page = app.get("/login")
     assert "/static/js/realtime.js?x=" in page.text or "/static/js/app.js?x=" in page.text
+
+
+def test_employee_page_has_the_leave_tab_and_the_geofence_hint(app, make_app, factory):
+    # Given a fenced branch
+    admin = make_app()
+    login(admin, factory.admin())
+    admin.patch_json("/api/branches/JKT", {"geofence": {"lat": -6.2, "lon": 106.8,
+                                                        "radius_m": 150}})
+    login(app, factory.user(branch="JKT"))
+    page = app.get("/absen").text
+    for text in ("tab-leave", "Izin &amp; Cuti", "leave-form", "leave-balance", "my-leave",
+                 "geofence-hint", "150 m", "my_leave.js"):
+        assert text in page, text
+
+
+def test_riwayat_and_dashboard_have_the_hr_hooks(app, factory):
+    login(app, factory.admin())
+    history = app.get("/admin/riwayat").text
+    for text in ("correction-dialog", "correction-reason", "audit-dialog", "btn-create-attendance",
+                 "Dikoreksi", "Koreksi", "Jejak"):
+        assert text in history, text
+    dashboard = app.get("/admin").text
+    for text in ("absent-users", "Belum absen hari ini", "count-on-leave"):
+        assert text in dashboard, text

@@ -65,3 +65,27 @@ def users_page(request):
              permission="admin")
 def servers_page(request):
     return page_context(request, "servers")
+
+
+@view_config(route_name="admin.leave", renderer="webapp:templates/admin/leave.jinja2",
+             permission="admin")
+def leave_page(request):
+    return page_context(request, "leave")
+
+
+@view_config(route_name="admin.holidays", renderer="webapp:templates/admin/holidays.jinja2",
+             permission="admin")
+def holidays_page(request):
+    return page_context(request, "holidays")
+
+
+@view_config(route_name="admin.recap", renderer="webapp:templates/admin/recap.jinja2",
+             permission="admin")
+def recap_page(request):
+    return page_context(request, "recap")
+
+
+@view_config(route_name="admin.branches", renderer="webapp:templates/admin/branches.jinja2",
+             permission="admin")
+def branches_page(request):
+    return page_context(request, "branches")

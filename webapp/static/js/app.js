@@ -34,6 +34,13 @@
     already_checked_in: "Anda sudah absen masuk hari ini",
     not_checked_in: "Anda belum absen masuk hari ini",
     already_checked_out: "Anda sudah absen pulang hari ini",
+    location_required: "Cabang Anda memakai geofence: izinkan akses lokasi di browser lalu coba lagi",
+    location_inaccurate: "Lokasi Anda kurang akurat. Nyalakan GPS atau pindah ke tempat terbuka, lalu coba lagi",
+    outside_geofence: "Anda berada di luar area kantor",
+    leave_overlaps: "Sudah ada pengajuan izin/cuti pada sebagian tanggal tersebut",
+    not_pending: "Pengajuan ini sudah diputuskan atau dibatalkan",
+    insufficient_balance: "Sisa cuti tidak mencukupi",
+    holiday_exists: "Tanggal ini sudah menjadi hari libur",
     email_taken: "Email sudah terdaftar",
     invalid: "Data yang dikirim tidak valid, periksa kembali isian Anda",
     csrf_failed: "Sesi halaman kedaluwarsa, muat ulang halaman lalu coba lagi",
@@ -55,6 +62,23 @@
     status: "Status",
     page: "Halaman",
     per_page: "Jumlah per halaman",
+    kind: "Jenis",
+    date_from: "Tanggal mulai",
+    date_to: "Tanggal selesai",
+    reason: "Alasan",
+    check_in_at: "Jam masuk",
+    check_out_at: "Jam pulang",
+    date: "Tanggal",
+    month: "Bulan",
+    shift_start: "Jam masuk shift",
+    shift_end: "Jam pulang shift",
+    grace_minutes: "Toleransi",
+    work_days: "Hari kerja",
+    geofence: "Geofence",
+    "geofence.lat": "Lintang",
+    "geofence.lon": "Bujur",
+    "geofence.radius_m": "Radius",
+    _body: "Isian",
   };
 
   // Field error codes the API may send in `fields`; free text is shown as is.
@@ -194,6 +218,14 @@
     get: (url, opts) => request("GET", url, opts),
     post: (url, body, opts) => request("POST", url, Object.assign({ body: body === undefined ? {} : body }, opts)),
     patch: (url, body, opts) => request("PATCH", url, Object.assign({ body }, opts)),
+    delete: (url, opts) => request("DELETE", url, opts),
+  };
+
+  /** "Label: message" for each field of a 422, or the error's own message. */
+  Absensi.fieldErrors = function (err) {
+    const fields = Object.keys((err && err.fields) || {});
+    if (!fields.length) return err.body && err.body.message ? err.body.message : err.userMessage;
+    return fields.map((f) => (FIELD_LABELS[f] || f) + ": " + fieldMessage(f, err.fields[f])).join(" ");
   };
 
   /** Build "path?k=v" from an object, leaving out empty values. */
@@ -222,6 +254,11 @@
   // Indonesia's three zones by UTC offset (the API sends the branch's own offset)
   const ZONE_NAMES = { "+07:00": "WIB", "+08:00": "WITA", "+09:00": "WIT" };
   const ROLE_LABELS = { admin: "Admin", employee: "Karyawan" };
+  const LEAVE_KIND_LABELS = { izin: "Izin", sakit: "Sakit", cuti: "Cuti" };
+  const LEAVE_STATUS_LABELS = {
+    pending: "Menunggu", approved: "Disetujui", rejected: "Ditolak", cancelled: "Dibatalkan",
+  };
+  const WEEKDAY_LABELS = { 1: "Sen", 2: "Sel", 3: "Rab", 4: "Kam", 5: "Jum", 6: "Sab", 7: "Min" };
 
   const dateFormat = new Intl.DateTimeFormat("id-ID", {
     weekday: "short", day: "numeric", month: "short", year: "numeric", timeZone: "UTC",
@@ -266,6 +303,10 @@
       return m ? h + " jam " + m + " menit" : h + " jam";
     },
     status: (s) => STATUS_LABELS[s] || s || "–",
+    leaveKind: (k) => LEAVE_KIND_LABELS[k] || k || "–",
+    leaveStatus: (s) => LEAVE_STATUS_LABELS[s] || s || "–",
+    weekday: (n) => WEEKDAY_LABELS[n] || String(n),
+    distance: (m) => (m === null || m === undefined ? "–" : Number(m).toLocaleString("id-ID") + " m"),
     role: (r) => ROLE_LABELS[r] || r,
     branchName(code) {
       const b = Absensi.branch(code);
@@ -323,8 +364,9 @@
   // An attendance only moves forward (checked in -> checked out), so whichever
   // copy has a check-out is the newer one. That makes merging HTTP snapshots
   // with websocket events independent of their arrival order.
+  // An admin correction may move it back (clear the check-out): a corrected copy wins.
   function newer(current, incoming) {
-    if (current && current.check_out_at && !incoming.check_out_at) return current;
+    if (current && current.check_out_at && !incoming.check_out_at && !incoming.corrected) return current;
     return incoming;
   }
 

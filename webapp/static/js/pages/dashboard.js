@@ -6,7 +6,7 @@
  */
 document.addEventListener("alpine:init", () => {
   const LIMIT = 50;
-  const COUNT_KEYS = ["employees", "checked_in", "late", "checked_out", "not_checked_in"];
+  const COUNT_KEYS = ["employees", "checked_in", "late", "checked_out", "not_checked_in", "on_leave"];
 
   // "Bali (Denpasar)" -> "Bali": toasts name the city.
   const city = (code) => Absensi.fmt.branchName(code).replace(/\s*\(.*\)\s*$/, "");
@@ -14,6 +14,7 @@ document.addEventListener("alpine:init", () => {
   Alpine.data("dashboardPage", () => ({
     branches: Absensi.context.branches || [],
     summaries: {},
+    absent: {},
     rows: [],
     flash: {},
     loading: true,
@@ -41,6 +42,13 @@ document.addEventListener("alpine:init", () => {
       return this.branches.reduce((sum, b) => sum + (this.summaries[b.code][key] || 0), 0);
     },
 
+    /** Everyone not checked in yet, branch by branch; someone checking in leaves at once. */
+    get absentUsers() {
+      const present = new Set(this.rows.map((a) => a.user.id));
+      return this.branches.reduce((all, b) => all.concat(this.absent[b.code] || []), [])
+        .filter((u) => !present.has(u.id));
+    },
+
     count(code, key) {
       return Absensi.fmt.number(this.rawCount(code, key));
     },
@@ -62,12 +70,15 @@ document.addEventListener("alpine:init", () => {
         );
         if (seq !== this.seq) return;
         const summaries = {};
+        const absent = {};
         let rows = [];
         results.forEach((res, i) => {
           summaries[this.branches[i].code] = pickCounts(res.summary);
+          absent[this.branches[i].code] = res.absent_users || [];
           rows = rows.concat(res.data || []);
         });
         this.summaries = summaries;
+        this.absent = absent;
         this.rows = Absensi.attendance.sortByCheckIn(rows).slice(0, LIMIT);
         this.events.since(started).forEach((att) => this.applyRow(att));
         this.error = "";
@@ -120,6 +131,7 @@ document.addEventListener("alpine:init", () => {
         const res = await Absensi.api.get(Absensi.url("/api/attendances/today", { branch: code }));
         if (seq !== this.branchSeq[code]) return;
         this.summaries = Object.assign({}, this.summaries, { [code]: pickCounts(res.summary) });
+        this.absent = Object.assign({}, this.absent, { [code]: res.absent_users || [] });
         (res.data || []).forEach((att) => this.applyRow(att));
       } catch (err) {
         // The next event or a manual refresh will try again.

@@ -1,11 +1,15 @@
 /*
  * Employee page (/absen): today's status, check-in/check-out, own history.
  * Live: subscribes to user.{id}, so a check-in made on another device or
- * node shows up here too.
+ * node (or an admin's correction) shows up here too. Where the branch has a
+ * geofence, check-in/out first asks the browser for its location.
+ * The "Izin & Cuti" tab is its own component (my_leave.js).
  */
 document.addEventListener("alpine:init", () => {
   Alpine.data("employeePage", () => ({
     user: Absensi.context.user,
+    tab: location.hash === "#izin" ? "leave" : "attendance",
+    locating: false,
     todayDate: "",
     today: null,
     loading: true,
@@ -34,9 +38,12 @@ document.addEventListener("alpine:init", () => {
 
     init() {
       this.todayDate = Absensi.todayIn(this.timezone);
-      Absensi.realtime.subscribe("user." + this.user.id, (att) => this.onEvent(att), {
+      Absensi.realtime.subscribe("user." + this.user.id, (data, frame) => {
+        if (String(frame.event).startsWith("attendance.")) this.onEvent(data);
+      }, {
         onReload: () => this.reload(),
       });
+      this.$watch("tab", (tab) => history.replaceState(null, "", tab === "leave" ? "#izin" : "#absensi"));
       this.reload();
       // Midnight in the branch's timezone starts a new attendance day.
       setInterval(() => {
@@ -101,9 +108,12 @@ document.addEventListener("alpine:init", () => {
       this.error = "";
       const note = this.note.trim();
       try {
+        const body = note ? { note } : {};
+        const fence = this.user.branch && this.user.branch.geofence;
+        if (fence) body.location = await this.locate(fence);
         // One key per click; Absensi.api reuses it on network retries so a
         // retried check-in can never count twice.
-        const res = await Absensi.api.post("/api/attendance/" + kind, note ? { note } : {}, {
+        const res = await Absensi.api.post("/api/attendance/" + kind, body, {
           idempotencyKey: Absensi.uuid(),
           retries: 3,
         });
@@ -118,12 +128,47 @@ document.addEventListener("alpine:init", () => {
           { kind: "success" },
         );
       } catch (err) {
-        this.error = err.userMessage;
+        if (err.locationMessage) {
+          this.error = err.locationMessage;
+          return;
+        }
+        // The server's text says how far away and how inaccurate: more useful than a code.
+        const geo = ["outside_geofence", "location_inaccurate"].includes(err.code);
+        this.error = geo && err.body.message ? err.body.message : err.userMessage;
         if (err.body && err.body.attendance) this.apply(err.body.attendance);
         else if (err.status === 409) this.reload();
       } finally {
         this.busy = null;
+        this.locating = false;
       }
+    },
+
+    /** The browser's position as the API's `location`, or a thrown {locationMessage}. */
+    locate(fence) {
+      this.locating = true;
+      return new Promise((resolve, reject) => {
+        const fail = (message) => reject({ locationMessage: message });
+        if (!navigator.geolocation) {
+          fail("Browser ini tidak dapat memberi lokasi, padahal cabang Anda memakai geofence.");
+          return;
+        }
+        navigator.geolocation.getCurrentPosition(
+          (pos) => {
+            const location = {
+              lat: pos.coords.latitude, lon: pos.coords.longitude,
+              accuracy_m: Math.round(pos.coords.accuracy * 10) / 10,
+            };
+            if (location.accuracy_m > fence.radius_m) {
+              fail("Lokasi kurang akurat (±" + Math.round(location.accuracy_m) + " m, paling banyak " +
+                   fence.radius_m + " m). Nyalakan GPS atau pindah ke tempat terbuka, lalu coba lagi.");
+            } else resolve(location);
+          },
+          (error) => fail(error.code === 1
+            ? "Akses lokasi ditolak. Izinkan lokasi untuk situs ini di pengaturan browser, lalu coba lagi."
+            : "Lokasi belum dapat ditentukan. Pastikan GPS/lokasi aktif, lalu coba lagi."),
+          { enableHighAccuracy: true, timeout: 15000, maximumAge: 30000 },
+        );
+      });
     },
   }));
 });

@@ -1,12 +1,32 @@
 /*
  * Admin history (/admin/riwayat). "Hari Ini": today's list per branch, live
  * from the `attendances` channel. "Riwayat": filtered, paginated history;
- * live events only raise the "Baru" badge (a filtered page cannot be patched
- * safely), and clicking it reloads.
+ * a live event updates a row already on the page (e.g. another admin's
+ * correction) and otherwise raises the "Baru" badge (a filtered page cannot
+ * take new rows safely); clicking it reloads. Rows open the correction dialog
+ * ("Koreksi", always with a reason) and the audit trail ("Jejak").
  */
 document.addEventListener("alpine:init", () => {
   const EMPTY_FILTERS = { from: "", to: "", branch: "", user_id: "", status: "" };
   const MAX_USER_PAGES = 50;
+  const ACTIONS = {
+    check_in: "Absen masuk", check_out: "Absen pulang", create: "Ditambahkan admin",
+    correct: "Dikoreksi admin", auto_close: "Ditandai akhir hari",
+  };
+  const AUDIT_FIELDS = {
+    check_in_at: "Masuk", check_out_at: "Pulang", status: "Status", early_leave: "Pulang awal",
+    note: "Catatan", auto_closed: "Ditutup otomatis",
+  };
+
+  /** "HH:MM" of an ISO instant with offset (its wall-clock part). */
+  const clock = (iso) => (iso ? iso.slice(11, 16) : "");
+  /** The ISO offset ("+07:00") of an IANA zone right now (WIB/WITA have no DST). */
+  function zoneOffset(timeZone) {
+    const name = new Intl.DateTimeFormat("en-US", { timeZone, timeZoneName: "longOffset" })
+      .formatToParts(new Date()).find((p) => p.type === "timeZoneName").value;
+    const m = /GMT([+-]\d{2}):?(\d{2})?/.exec(name);
+    return m ? m[1] + ":" + (m[2] || "00") : "+00:00";
+  }
 
   Alpine.data("historyPage", () => ({
     tab: "today",
@@ -32,6 +52,13 @@ document.addEventListener("alpine:init", () => {
     seq: 0,
     newCount: 0,
     employees: [],
+
+    correcting: null,
+    correctionError: "",
+    savingCorrection: false,
+    audit: [],
+    auditFor: null,
+    auditLoading: false,
 
     init() {
       if (location.hash === "#riwayat") this.tab = "history";
@@ -93,7 +120,104 @@ document.addEventListener("alpine:init", () => {
     onEvent(att) {
       this.events.add(att);
       if (this.applyToday(att)) this.highlight(att.id);
-      if (this.loadedOnce) this.newCount += 1;
+      if (this.applyHistory(att)) this.highlight(att.id);
+      else if (this.loadedOnce) this.newCount += 1;
+    },
+
+    /** Replace a row of the current history page in place; false when it is not there. */
+    applyHistory(att) {
+      const i = this.rows.findIndex((r) => r.id === att.id);
+      if (i < 0) return false;
+      const copy = this.rows.slice();
+      copy[i] = Absensi.attendance.newer(this.rows[i], att);
+      this.rows = copy;
+      return true;
+    },
+
+    // ------------------------------------------------------------ corrections
+    openCorrection(a) {
+      this.correctionError = "";
+      this.correcting = {
+        id: a.id, name: a.user.name, branch: a.branch, work_date: a.work_date,
+        offset: a.check_in_at.slice(19), check_in: clock(a.check_in_at),
+        check_out: clock(a.check_out_at), note: a.note || "", reason: "",
+        original: { check_in: clock(a.check_in_at), check_out: clock(a.check_out_at), note: a.note || "" },
+      };
+      this.$refs.correction.showModal();
+    },
+
+    openCreate() {
+      this.correctionError = "";
+      this.correcting = { id: null, user_id: "", work_date: "", check_in: "08:00", check_out: "17:00", reason: "" };
+      this.$refs.correction.showModal();
+    },
+
+    correctionBody() {
+      const c = this.correcting;
+      if (c.id) {
+        const at = (time) => c.work_date + "T" + time + ":00" + c.offset;
+        const body = { reason: c.reason };
+        if (c.check_in !== c.original.check_in) body.check_in_at = at(c.check_in);
+        if (c.check_out !== c.original.check_out) body.check_out_at = c.check_out ? at(c.check_out) : null;
+        if (c.note !== c.original.note) body.note = c.note;
+        return body;
+      }
+      const user = this.employees.find((u) => String(u.id) === c.user_id);
+      const offset = user ? zoneOffset(user.branch.timezone) : "+07:00";
+      const at = (time) => c.work_date + "T" + time + ":00" + offset;
+      const body = { user_id: Number(c.user_id), check_in_at: at(c.check_in), reason: c.reason };
+      if (c.check_out) body.check_out_at = at(c.check_out);
+      return body;
+    },
+
+    async saveCorrection() {
+      const c = this.correcting;
+      if (!c.reason.trim()) {
+        this.correctionError = "Alasan koreksi wajib diisi.";
+        return;
+      }
+      this.savingCorrection = true;
+      this.correctionError = "";
+      try {
+        const res = c.id
+          ? await Absensi.api.patch("/api/attendances/" + c.id, this.correctionBody())
+          : await Absensi.api.post("/api/attendances", this.correctionBody(), { idempotencyKey: Absensi.uuid() });
+        const att = res.attendance;
+        this.applyHistory(att);
+        this.applyToday(att);
+        this.highlight(att.id);
+        this.$refs.correction.close();
+        Absensi.toast("Absensi " + att.user.name + " " + Absensi.fmt.date(att.work_date) + " disimpan", { kind: "success" });
+      } catch (err) {
+        this.correctionError = Absensi.fieldErrors(err);
+      } finally {
+        this.savingCorrection = false;
+      }
+    },
+
+    // ------------------------------------------------------------ audit trail
+    async openAudit(a) {
+      this.auditFor = a;
+      this.audit = [];
+      this.auditLoading = true;
+      this.$refs.audit.showModal();
+      try {
+        this.audit = (await Absensi.api.get("/api/attendances/" + a.id + "/audit")).data || [];
+      } catch (err) {
+        Absensi.toast("Jejak audit gagal dimuat: " + err.userMessage, { kind: "error" });
+      } finally {
+        this.auditLoading = false;
+      }
+    },
+
+    actionLabel: (action) => ACTIONS[action] || action,
+    fieldLabel: (field) => AUDIT_FIELDS[field] || field,
+    changeValue(field, value) {
+      if (value === null || value === undefined || value === "") return "–";
+      if (typeof value === "boolean") return value ? "ya" : "tidak";
+      if (field === "status") return Absensi.fmt.status(value);
+      if (field.endsWith("_at")) return Absensi.fmt.time(value);
+      return String(value);
     },
 
     highlight(id) {
