@@ -12,6 +12,8 @@ import urllib.error
 import urllib.request
 import uuid
 
+import os
+
 import pytest
 import websocket
 
@@ -19,7 +21,12 @@ from tests.image.conftest import TIMINGS
 from tests.image.deployment import SERVICES, Deployment
 from tests.realtime_helpers import RECV_TIMEOUT, Closed, Socket
 
-pytestmark = [pytest.mark.image, pytest.mark.timeout(900)]
+pytestmark = [
+    pytest.mark.image, pytest.mark.timeout(900),
+    # ~2-3 more minutes on two cores after the build: `make test-image` runs it, CI does not
+    pytest.mark.skipif(os.environ.get("ABSENSI_IMAGE_FULL") != "1",
+                       reason="the full container deployment runs in `make test-image`"),
+]
 
 
 @pytest.fixture(scope="module")
