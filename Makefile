@@ -53,7 +53,7 @@ image:
 	bash docker/build-image.sh
 
 test-image: system-deps-test venv
-	$(BIN)/pytest -p no:cacheprovider tests/image $(PYTEST_ARGS)
+	ABSENSI_IMAGE_FULL=1 $(BIN)/pytest -p no:cacheprovider tests/image $(PYTEST_ARGS)
 
 venv: $(STAMP)
 

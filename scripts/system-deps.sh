@@ -4,8 +4,8 @@
 #   scripts/system-deps.sh             make, python3-venv, redis-server, nginx, mariadb-server
 #   scripts/system-deps.sh --browser   ... and chromium (the browser tests drive it)
 #   scripts/system-deps.sh --no-mariadb  skip MariaDB (`make run` uses SQLite by default)
-#   scripts/system-deps.sh --image     ... and podman, buildah, runc, debootstrap (container
-#                                      image tests), plus the docker CLI if none is on PATH
+#   scripts/system-deps.sh --image     ... and podman, buildah, runc, debootstrap (`make image`
+#                                      without a Docker engine, the image tests)
 #
 # Idempotent: when everything is installed it runs no apt-get at all (not even `update`),
 # so `make run` / `make test` stay fast and work offline on a prepared machine.
