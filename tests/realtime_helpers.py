@@ -13,6 +13,7 @@ import struct
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -94,8 +95,11 @@ class Gateway:
     def health(self):
         """``(status, body)`` of the gateway's own ``/healthz``."""
         url = f"http://127.0.0.1:{self.port}/healthz"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, json.loads(response.read())
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:  # 503: not subscribed to Redis
+            return error.code, json.loads(error.read())
 
 
 def _wait_or_kill(process, timeout, kill):
@@ -134,7 +138,7 @@ class Socket:
     """A websocket client of contract §4. Every event frame it reads is kept in ``events``."""
 
     def __init__(self, url):
-        self.ws = websocket.create_connection(url, timeout=RECV_TIMEOUT)
+        self.ws = websocket.create_connection(url, timeout=RECV_TIMEOUT, suppress_origin=True)
         self.events = []
 
     def send(self, **frame):

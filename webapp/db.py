@@ -5,11 +5,15 @@ the write lock when it begins; one that only reads takes none (WAL readers neith
 wait). Requests with a safe method (GET, HEAD, OPTIONS), health checks and streamed exports
 read through :func:`read_only`, so a read can never queue behind, or freeze, the writers.
 """
+import logging
+
 import zope.sqlalchemy
 from sqlalchemy import create_engine, event
 from sqlalchemy.orm import sessionmaker
 
 from webapp import models  # noqa: F401  (configure every mapper before first use)
+
+log = logging.getLogger(__name__)
 
 
 def make_engine(settings):
@@ -66,6 +70,33 @@ def _sqlite_begin(connection):
 def read_only(engine):
     """The same engine and pool, for transactions that never write (no SQLite write lock)."""
     return engine.execution_options(**{READ_ONLY: True})
+
+
+def after_commit(dbsession, callback):
+    """Run *callback()* once *dbsession*'s transaction has really committed (never after a
+    rollback); a failure of the callback is logged, the commit stands."""
+
+    def run(committed=True):
+        if committed:
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - the change is committed whatever happens here
+                log.warning("after-commit action %r failed", callback, exc_info=True)
+
+    manager = dbsession.info.get(TRANSACTION_MANAGER)
+    if manager is not None:
+        # a request: the transaction manager knows when everything committed
+        manager.get().addAfterCommitHook(run)
+        return
+    done = []
+
+    def on_commit(session):
+        # SQLAlchemy also fires after_commit when a SAVEPOINT is released
+        if not done and not session.in_nested_transaction():
+            done.append(True)
+            run()
+
+    event.listen(dbsession, "after_commit", on_commit)
 
 
 def make_session_factory(engine):

@@ -84,6 +84,9 @@ DEFAULTS = {
     "gateway.client_buffer": "256",
     "gateway.host": "127.0.0.1",
     "gateway.auth_timeout_seconds": "5",
+    # every socket's token is re-checked against revocations this often (announced
+    # revocations close sockets at once; this catches any announcement a gateway missed)
+    "gateway.access_recheck_seconds": "30",
     "worker.node_id": "worker-1",
     "scheduler.node_id": "scheduler-1",
     # json: one JSON object per line (production); text: for a terminal (development)

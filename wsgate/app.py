@@ -10,6 +10,7 @@ import functools
 import logging
 import resource
 import signal
+import socket
 
 import redis.asyncio
 import tornado.web
@@ -20,6 +21,7 @@ from webapp.redis import make_redis, tls_options
 from webapp.servers import heartbeats
 from webapp.settings import load_settings
 from wsgate.handlers import HealthHandler, RealtimeSocket
+from wsgate.access import AccessGuard
 from wsgate.hub import Hub
 from wsgate.metrics import MetricsHandler
 
@@ -30,6 +32,8 @@ log = logging.getLogger(__name__)
 PING_INTERVAL_SECONDS = 20
 PING_TIMEOUT_SECONDS = 20
 MAX_MESSAGE_SIZE = 64 * 1024
+#: TCP keepalive on the Redis connections: probe after 5 s idle, every 5 s, give up after 3
+KEEPALIVE_OPTIONS = {socket.TCP_KEEPIDLE: 5, socket.TCP_KEEPINTVL: 5, socket.TCP_KEEPCNT: 3}
 #: how long a shutdown waits for clients to answer the close frame
 SHUTDOWN_GRACE_SECONDS = 3
 
@@ -49,10 +53,12 @@ def make_app(settings, hub):
 
 
 def make_async_redis(settings):
-    # No socket_timeout: the pub/sub read waits for as long as nothing is published.
+    # Every read is bounded (the hub polls its subscription with its own short timeout and
+    # pings over it), and the kernel gives up on a dead peer within ~20 s, not ~2 h.
     return redis.asyncio.Redis.from_url(
-        settings["redis.url"], **tls_options(settings), decode_responses=True, socket_connect_timeout=2,
-        socket_keepalive=True, health_check_interval=30,
+        settings["redis.url"], **tls_options(settings), decode_responses=True,
+        socket_connect_timeout=2, socket_timeout=5, socket_keepalive=True,
+        socket_keepalive_options=KEEPALIVE_OPTIONS, health_check_interval=30,
     )
 
 
@@ -66,7 +72,8 @@ async def _beat_forever(settings, sync_redis, hub, started_at):
         try:
             # redis-py's sync client, off the event loop
             await loop.run_in_executor(None, functools.partial(
-                beat, extra={"connections": len(hub.clients)}))
+                beat, extra={"connections": len(hub.clients),
+                             "subscription": "ok" if hub.healthy() else "down"}))
         except (RedisError, OSError) as exc:
             log.warning("heartbeat failed: %s", exc)
         await asyncio.sleep(float(settings["heartbeat.interval_seconds"]))
@@ -95,11 +102,15 @@ async def serve(settings, stop=None):
     async_redis, sync_redis = make_async_redis(settings), make_redis(settings)
     node_id = settings["gateway.node_id"]
     hub = Hub(async_redis)
+    guard = AccessGuard(hub, async_redis,
+                        recheck_seconds=float(settings["gateway.access_recheck_seconds"]))
+    hub.on_control, hub.on_resubscribed = guard.on_announcement, guard.on_resubscribed
     server = make_app(settings, hub).listen(
         int(settings["gateway.port"]), address=settings["gateway.host"], xheaders=True
     )
     tasks = [
         loop.create_task(hub.run(), name="hub"),
+        loop.create_task(guard.run(), name="access-guard"),
         loop.create_task(_beat_forever(settings, sync_redis, hub, heartbeats.utc_now_iso()),
                          name="heartbeat"),
     ]

@@ -48,6 +48,8 @@ class Client:
         self.buffer_size = buffer_size
         self.subscriptions = {}
         self.closed = False
+        #: the verified token's claims once the client authenticated (None before)
+        self.claims = None
         self._queue = asyncio.Queue(buffer_size)
         self._writer = asyncio.get_running_loop().create_task(self._drain())
 

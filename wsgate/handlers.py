@@ -14,7 +14,7 @@ import tornado.web
 import tornado.websocket
 from tornado.ioloop import IOLoop
 
-from webapp.realtime import channels, streams, tokens
+from webapp.realtime import channels, revocation, streams, tokens
 from wsgate.client import Client
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
 
     def initialize(self, *, hub, settings):
         self.hub = hub
+        self.redis = hub.redis
         self.secret = settings["app.secret_key"]
         self.site_origin = _origin(settings["app.site_url"])
         self.auth_timeout = float(settings["gateway.auth_timeout_seconds"])
@@ -55,11 +56,15 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
         self.claims = None
         self._auth_timer = None
 
+    def prepare(self):
+        # Browsers on the configured site only: the whole origin (scheme, host, port).
+        # Tornado's own check would also accept an Origin that merely matches the request's
+        # Host header (any scheme), or trust Sec-Fetch-Site. No Origin: not a browser.
+        origin = self.request.headers.get("Origin")
+        if origin is not None and not self.check_origin(origin):
+            raise tornado.web.HTTPError(403, "origin %r not allowed", origin)
+
     def check_origin(self, origin):
-        # Browsers on the site itself (through the load balancer or straight to this
-        # host); a request without Origin is no browser and never reaches this method.
-        if urlsplit(origin).netloc.lower() == self.request.host.lower():
-            return True
         return _origin(origin) == self.site_origin
 
     def open(self):
@@ -82,7 +87,7 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
         try:
             request = self._parse(message)
             if self.claims is None:
-                self._authenticate(request)
+                await self._authenticate(request)
             elif request["op"] == "subscribe":
                 await self._subscribe(request)
             elif request["op"] == "unsubscribe":
@@ -113,18 +118,31 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
             self.client.send(_error("unauthenticated", "no auth frame in time"))
             self.client.close_after(UNAUTHENTICATED_CLOSE, "unauthenticated")
 
-    def _authenticate(self, request):
+    async def _authenticate(self, request):
         if request["op"] != "auth":
             raise ProtocolError("unauthenticated", "the first frame must be {\"op\":\"auth\"}")
         try:
             claims = tokens.verify(self.secret, request.get("token"))
         except tokens.InvalidToken as exc:
             raise ProtocolError("unauthenticated", f"invalid token: {exc}") from None
+        if not await self._still_valid(claims):
+            self.client.send(_error("unauthenticated", "token revoked"))
+            self.client.close_after(revocation.REVOKED, "revoked")
+            return
         IOLoop.current().remove_timeout(self._auth_timer)
         self._auth_timer = None
-        self.claims = claims
+        self.claims = self.client.claims = claims
         ready = channels.default_channels(user_id=claims["uid"], role=claims["role"])
         self.client.send(_frame(op="ready", channels=ready))
+
+    async def _still_valid(self, claims):
+        try:
+            [valid] = await revocation.avalid(self.redis, [claims])
+        except (RedisError, OSError) as exc:
+            # nothing can be delivered without Redis anyway; the periodic check follows up
+            log.warning("could not check a token against revocations: %s", exc)
+            return True
+        return valid
 
     def _channel(self, request):
         channel = request.get("channel")
@@ -183,6 +201,10 @@ class HealthHandler(tornado.web.RequestHandler):
         self.node_id = node_id
 
     def get(self):
+        # a gateway whose Redis subscription is down or silent delivers nothing: say so
+        healthy = self.hub.healthy()
         self.set_header("Cache-Control", "no-store")
-        self.write({"status": "ok", "node_id": self.node_id,
-                    "connections": len(self.hub.clients)})
+        self.set_status(200 if healthy else 503)
+        self.write({"status": "ok" if healthy else "unavailable", "node_id": self.node_id,
+                    "connections": len(self.hub.clients),
+                    "subscription": "ok" if healthy else "down"})

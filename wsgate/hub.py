@@ -14,6 +14,14 @@ A Redis restart *with* its data (AOF, RDB) loses nothing: the gateway fills the 
 clients keep their sockets. Only when Redis came back without its data (its epoch token,
 :func:`~webapp.realtime.streams.aepoch`, changed) or trimmed events the clients never got
 are they asked to resubscribe (close 1012), so they learn ``recovered: false`` and reload.
+
+The subscription is watched, not trusted: the hub pings Redis over it every
+:data:`PING_INTERVAL` seconds and reconnects when nothing (not even the pong) arrived for
+:data:`STALE_AFTER` seconds -- a frozen Redis or a half-open connection is noticed within
+seconds, and reported by :meth:`Hub.healthy` (the gateway's ``/healthz`` and heartbeat).
+Any unexpected error in the loop is logged and the loop starts over (supervised), gap
+filling as after any reconnect. The same connection carries the revocation announcements
+of :mod:`webapp.realtime.revocation`, handed to ``on_control``.
 """
 import asyncio
 import json
@@ -23,7 +31,7 @@ import time
 
 from redis.exceptions import RedisError
 
-from webapp.realtime import streams
+from webapp.realtime import revocation, streams
 from wsgate import metrics
 
 log = logging.getLogger(__name__)
@@ -31,6 +39,9 @@ log = logging.getLogger(__name__)
 _LAST_SEQ = 2**64 - 1
 #: close code asking a client to reconnect and resubscribe (it then learns recovered:false)
 RESYNC = 1012
+#: seconds between pings over the subscription, and of silence after which it is dead
+PING_INTERVAL = 2.0
+STALE_AFTER = 6.0
 
 
 def _just_before(ms):
@@ -41,10 +52,17 @@ def _just_before(ms):
 class Hub:
     """Fan-out of live frames to subscribed clients, with gap filling on reconnect."""
 
-    def __init__(self, redis, *, history_limit=streams.DEFAULT_READ_LIMIT, max_backoff=5.0):
+    def __init__(self, redis, *, history_limit=streams.DEFAULT_READ_LIMIT, max_backoff=5.0,
+                 on_control=None, on_resubscribed=None):
         self.redis = redis
         self.history_limit = history_limit
         self.max_backoff = max_backoff
+        #: ``on_control(payload)`` for each revocation announcement
+        self.on_control = on_control
+        #: ``on_resubscribed()`` after every (re)subscription: announcements may be missed
+        self.on_resubscribed = on_resubscribed
+        #: event-loop time of the last thing Redis said over the subscription
+        self.last_heard = None
         self.clients = set()
         self._channels = {}
         self._delivered = {}
@@ -104,29 +122,57 @@ class Hub:
         metrics.LIVE_FRAMES.inc()
         self.dispatch(channel, offset, text)
 
+    def healthy(self):
+        """Subscribed, and Redis answered over the subscription within STALE_AFTER."""
+        loop = asyncio.get_running_loop()
+        return (self.subscribed and self.last_heard is not None
+                and loop.time() - self.last_heard < STALE_AFTER)
+
     async def run(self):
         """Keep the pub/sub subscription up for ever, reconnecting with backoff."""
         delay = 0.1
         while True:
             pubsub = self.redis.pubsub()
             try:
-                await pubsub.subscribe(streams.LIVE_PUBSUB_CHANNEL)
-                while True:
-                    message = await pubsub.get_message(timeout=None)
-                    if message is None:
-                        continue
-                    if message["type"] == "subscribe":
-                        await self._on_subscribed()
-                        delay = 0.1
-                    elif message["type"] == "message":
-                        self._on_message(message["data"])
-            except (RedisError, OSError) as exc:
+                await self._listen(pubsub)
+            except (RedisError, OSError, asyncio.TimeoutError) as exc:
                 log.warning("Redis pub/sub unavailable (%s); retrying in %.1f s", exc, delay)
+            except Exception:  # noqa: BLE001 - supervised: a bug must not leave it deaf
+                log.exception("the hub failed; restarting it in %.1f s", delay)
             finally:
-                self.subscribed = False
+                was_subscribed, self.subscribed = self.subscribed, False
                 await self._close_quietly(pubsub)
+            if was_subscribed:
+                delay = 0.1  # it worked until now: come back quickly
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.max_backoff)
+
+    async def _listen(self, pubsub):
+        loop = asyncio.get_running_loop()
+        await pubsub.subscribe(streams.LIVE_PUBSUB_CHANNEL, revocation.CHANNEL)
+        self.last_heard = next_ping = loop.time()
+        while True:
+            message = await pubsub.get_message(timeout=min(1.0, PING_INTERVAL))
+            now = loop.time()
+            if message is not None:
+                self.last_heard = now
+                self._handle(message)
+                if message["type"] == "subscribe" and message["channel"] == revocation.CHANNEL:
+                    await self._on_subscribed()
+            elif now - self.last_heard > STALE_AFTER:
+                raise ConnectionError(f"no answer from Redis for {STALE_AFTER:.0f} s")
+            if now >= next_ping:
+                await pubsub.ping()
+                next_ping = now + PING_INTERVAL
+
+    def _handle(self, message):
+        if message["type"] != "message":
+            return
+        if message["channel"] == revocation.CHANNEL:
+            if self.on_control is not None:
+                self.on_control(message["data"])
+            return
+        self._on_message(message["data"])
 
     @staticmethod
     async def _close_quietly(pubsub):
@@ -150,6 +196,8 @@ class Hub:
         self.subscribed = True
         metrics.SUBSCRIPTIONS.inc()
         log.info("subscribed to %s", streams.LIVE_PUBSUB_CHANNEL)
+        if self.on_resubscribed is not None:
+            self.on_resubscribed()
 
     async def _fill_gap(self, channel, cursor, data_kept):
         history = await streams.aread_history(

@@ -29,7 +29,7 @@ def start_gateway(redis_url, tmp_path):
 
 
 def connect_and_subscribe(gateway, user_id):
-    ws = websocket.create_connection(gateway.url, timeout=5)
+    ws = websocket.create_connection(gateway.url, timeout=5, suppress_origin=True)
     ws.send(json.dumps({"op": "auth", "token": tokens.issue(
         SECRET, user_id=user_id, role="admin", ttl_seconds=60)[0]}))
     assert json.loads(ws.recv())["op"] == "ready"

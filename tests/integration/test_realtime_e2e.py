@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, event as sa_event, select, text
 
 from cluster.servers import RedisServer, wait_until
 from tests.factories import Factory, login
-from tests.realtime_helpers import Stack, realtime_token
+from tests.realtime_helpers import realtime_token
 from webapp.events.models import OutboxEvent
 from webapp.events.services import PENDING
 from webapp.realtime import streams
@@ -26,30 +26,6 @@ OUTBOX_QUEUE = "dramatiq:outbox"
 
 
 # -- fixtures and small helpers -------------------------------------------------------
-
-@pytest.fixture()
-def make_stack(db_url, redis_server, redis_client, app, tmp_path):
-    """``make_stack(database_url=None, redis_url=None)`` -> a :class:`Stack` torn down
-    after the test (gateways, workers, schedulers and sockets all stopped)."""
-    stacks = []
-
-    def make(database_url=None, redis_url=None):
-        stack = Stack(database_url=database_url or db_url,
-                      redis_url=redis_url or redis_server.url,
-                      secret=app.app.registry.settings["app.secret_key"],
-                      workdir=tmp_path / f"stack{len(stacks)}")
-        stacks.append(stack)
-        return stack
-
-    yield make
-    for stack in stacks:
-        stack.close()
-
-
-@pytest.fixture()
-def stack(make_stack):
-    return make_stack()
-
 
 def web_node(make_app, user, node_id="app-node-2", **settings):
     """A web node (its own TestApp) with *user* logged in."""

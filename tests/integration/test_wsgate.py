@@ -51,6 +51,8 @@ def sockets():
     opened = []
 
     def connect(url, **options):
+        # a non-browser client sends no Origin unless the test gives one
+        options.setdefault("suppress_origin", "origin" not in options)
         ws = websocket.create_connection(url, timeout=RECV_TIMEOUT, **options)
         opened.append(ws)
         return ws
@@ -165,12 +167,24 @@ def test_auth_answers_ready_with_the_default_channels(gateway, sockets):
     assert recv(employee) == {"op": "ready", "channels": ["user.7"]}
 
 
-def test_a_foreign_origin_is_refused_but_the_site_and_same_host_are_not(gateway, sockets):
+@pytest.mark.parametrize("origin", [
+    "http://evil.example", "https://localhost:8000", "http://localhost:8001",
+    "http://localhost", "null",
+])
+def test_only_the_configured_site_origin_is_accepted(gateway, sockets, origin):
+    # Given the site is http://localhost:8000: another scheme, port or host is refused,
+    # and so is the gateway's own address (the Host header proves nothing)
     with pytest.raises(websocket.WebSocketBadStatusException) as refused:
-        sockets(gateway.url, origin="http://evil.example")
+        sockets(gateway.url, origin=origin)
     assert refused.value.status_code == 403
+
+
+def test_the_site_origin_and_clients_without_one_are_accepted(gateway, sockets):
     assert sockets(gateway.url, origin="http://localhost:8000").connected
-    assert sockets(gateway.url, origin=f"http://127.0.0.1:{gateway.port}").connected
+    assert sockets(gateway.url, origin="HTTP://LOCALHOST:8000").connected
+    assert sockets(gateway.url).connected  # no Origin: not a browser
+    with pytest.raises(websocket.WebSocketBadStatusException):
+        sockets(gateway.url, origin=f"http://127.0.0.1:{gateway.port}")
 
 
 # -- authorisation and bad requests --------------------------------------------------
@@ -455,7 +469,39 @@ def test_healthz_reports_node_and_connections(gateway, sockets):
 
     # Then
     assert status == 200
-    assert body == {"status": "ok", "node_id": "gateway-test", "connections": 2}
+    assert body == {"status": "ok", "node_id": "gateway-test", "connections": 2,
+                    "subscription": "ok"}
+
+
+def test_a_frozen_redis_is_noticed_within_seconds_and_recovered_from(
+        start_gateway, sockets, tmp_path):
+    # Given a gateway and a subscribed client on a private Redis
+    with RedisServer(data_dir=tmp_path / "redis", appendonly=True) as server:
+        import redis as redis_py
+        client = redis_py.Redis.from_url(server.url, decode_responses=True)
+        gateway = start_gateway(redis_url=server.url)
+        ws = authenticated(sockets, gateway)
+        subscribe(ws, "attendances")
+        publish(client, 1)
+        assert recv(ws)["event_id"] == 1
+        assert gateway.health()[0] == 200
+
+        # When Redis freezes (a half-open connection: nothing answers, nothing closes)
+        server.process.send_signal(signal.SIGSTOP)
+        try:
+            # Then the gateway says it is unhealthy within seconds, in /healthz and its beat
+            wait_until(lambda: gateway.health() == (503, {
+                "status": "unavailable", "node_id": "gateway-test", "connections": 1,
+                "subscription": "down"}), timeout=12, what="unhealthy gateway")
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+
+        # And once Redis answers again it resubscribes and delivers on the same socket
+        wait_until(lambda: gateway.health()[0] == 200, timeout=20, what="healthy again")
+        publish(client, 2)
+        assert recv(ws)["event_id"] == 2
+        client.close()
+        gateway.stop()
 
 
 def test_the_gateway_beats_with_its_connection_count(gateway, sockets, redis_client):

@@ -1,3 +1,5 @@
+import functools
+
 from pyramid.csrf import get_csrf_token
 from pyramid.httpexceptions import HTTPNoContent
 from pyramid.security import forget, remember
@@ -8,8 +10,10 @@ from webapp.accounts import services
 from webapp.accounts.models import User
 from webapp.accounts.throttle import login_throttle
 from webapp.branches.services import branch_by_code
+from webapp.db import after_commit
 from webapp.errors import OUTAGES, ApiError, invalid
 from webapp.idempotency.services import idempotent_response
+from webapp.realtime import revocation
 from webapp.security import client_address
 
 
@@ -43,6 +47,9 @@ def login(request):
 
 @view_config(route_name="api.logout", request_method="POST", permission="user")
 def logout(request):
+    # its realtime tokens and sockets end with it (contract §4)
+    revocation.end_session(request.redis, revocation.session_ref(request.session.session_id),
+                           int(request.registry.settings["session.lifetime_seconds"]))
     forget(request)
     return HTTPNoContent()
 
@@ -111,6 +118,12 @@ def update_user(request):
     body = v.json_object(request)
     if "email" in body:
         raise invalid({"email": "Email tidak dapat diubah."})
+    before = revocation.state_of(user)
     services.update_user(request.dbsession, user, body, acting_user=request.user)
+    after = revocation.state_of(user)
+    if after != before:
+        # demoted, deactivated or a new password: their sockets close within seconds
+        after_commit(request.dbsession, functools.partial(
+            revocation.announce_user, request.redis, user_id=user.id, state=after))
     return services.user_json(user)
 

@@ -5,12 +5,13 @@ session factory so that, once (and only once) the transaction really commits, ea
 event id is handed to the publisher queue. If that hand-off fails (Redis or the broker
 down) nothing is lost: the relay sweep republishes every row whose ``published_at`` is NULL.
 """
+import functools
 import logging
 
 from sqlalchemy import event as sa_event
 
 from webapp.clock import utcnow_naive
-from webapp.db import TRANSACTION_MANAGER
+from webapp.db import after_commit
 from webapp.events.models import OutboxEvent
 from webapp.realtime import channels as channel_names
 
@@ -48,21 +49,13 @@ def record_event(dbsession, *, event_type, aggregate_id, user_id, channels, payl
 def _hold_until_commit(dbsession, event_id):
     """Remember *event_id* for the hand-off once the outermost transaction has committed."""
     pending = dbsession.info.setdefault(PENDING, [])
-    manager = dbsession.info.get(TRANSACTION_MANAGER)
-    if not pending and manager is not None:
-        # A request's session: the transaction manager knows when everything committed
-        # (SQLAlchemy's own hook cannot tell a SAVEPOINT from the real commit there).
-        manager.get().addAfterCommitHook(_after_transaction, args=(dbsession.info,))
+    if not pending:
+        after_commit(dbsession, functools.partial(_hand_over, dbsession.info))
     pending.append(event_id)
 
 
-def _after_transaction(committed, info):
-    event_ids = info.pop(PENDING, [])
-    if committed:
-        _enqueue_each(info.get(ENQUEUE), event_ids)
-
-
-def _enqueue_each(enqueue, event_ids):
+def _hand_over(info):
+    enqueue, event_ids = info.get(ENQUEUE), info.pop(PENDING, [])
     if enqueue is None:
         return  # no publisher queue here: the relay sweep publishes them
     for event_id in event_ids:
@@ -74,19 +67,9 @@ def _enqueue_each(enqueue, event_ids):
 
 
 def install(session_factory, enqueue):
-    """Enqueue each committed event with ``enqueue(event_id)``; forget those rolled back.
-
-    Sessions joined to a transaction manager (requests) enqueue from its after-commit
-    hook; plain sessions (actors, jobs, the CLI) from SQLAlchemy's ``after_commit``.
-    """
+    """Enqueue each committed event with ``enqueue(event_id)``; forget those rolled back."""
     info = dict(session_factory.kw.get("info") or {}, **{ENQUEUE: enqueue})
     session_factory.configure(info=info)
-
-    @sa_event.listens_for(session_factory, "after_commit")
-    def _enqueue_committed(session):
-        # also fires when a SAVEPOINT is released: only the outermost commit counts
-        if TRANSACTION_MANAGER not in session.info and not session.in_nested_transaction():
-            _enqueue_each(enqueue, session.info.pop(PENDING, []))
 
     @sa_event.listens_for(session_factory, "after_rollback")
     def _forget_rolled_back(session):

@@ -1,7 +1,9 @@
 """Short-lived, HMAC-signed realtime tokens, issued by a web node, checked by a gateway.
 
 Format: ``base64url(json claims) "." base64url(HMAC-SHA256(secret, first part))``.
-Claims: ``uid`` (user id), ``role``, ``exp`` (unix seconds), ``ver`` (format version).
+Claims: ``uid`` (user id), ``role``, ``av`` (the user's auth_version), ``sid`` (a reference
+to the session it was issued to, see :mod:`webapp.realtime.revocation`), ``exp`` (unix
+seconds), ``ver`` (format version).
 """
 import base64
 import hashlib
@@ -9,7 +11,7 @@ import hmac
 import json
 import time
 
-TOKEN_VERSION = 1
+TOKEN_VERSION = 2
 _PURPOSE = b"absensi-realtime-token"
 
 
@@ -30,10 +32,11 @@ def _signature(secret, body):
     return hmac.new(key, body.encode("ascii"), hashlib.sha256).digest()
 
 
-def issue(secret, *, user_id, role, ttl_seconds, now=None):
+def issue(secret, *, user_id, role, ttl_seconds, auth_version=1, session="", now=None):
     """Return ``(token, expires_at_unix)``."""
     expires = int((now or time.time()) + ttl_seconds)
-    claims = {"uid": user_id, "role": role, "exp": expires, "ver": TOKEN_VERSION}
+    claims = {"uid": user_id, "role": role, "av": auth_version, "sid": session,
+              "exp": expires, "ver": TOKEN_VERSION}
     body = _b64(json.dumps(claims, separators=(",", ":")).encode())
     return f"{body}.{_b64(_signature(secret, body))}", expires
 
