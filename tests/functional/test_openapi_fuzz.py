@@ -3,7 +3,8 @@
 Schemathesis generates requests from the spec (valid ones and deliberately invalid ones),
 sends them in-process through the whole WSGI stack (real Redis, a real SQLite file) as an
 admin, as an employee and without a session, and checks every answer: no 5xx, the status
-is documented for the operation, and the body and headers match the documented schema.
+is documented for the operation, the body and headers match the documented schema, every
+answer carries ``X-Node-Id`` and a 405 says in ``Allow`` what the path offers.
 
 One app and database serve the whole module, so the state the fuzzer builds up (users,
 attendances, leave, holidays, branch rules) is what later operations see, as in production.
@@ -21,17 +22,35 @@ from werkzeug.test import Client
 
 from tests.conftest import _settings
 from tests.factories import Factory
+from tests.functional.test_openapi import HTTP_METHODS
 from webapp.openapi import load_document
 
-#: Examples per (operation, session); 34 operations × 3 sessions × this ≥ 2,000 requests.
+#: Fuzzing examples per (operation, session), on top of schemathesis's deterministic
+#: coverage cases (boundary and invalid values, unsupported methods): ~4,500 requests in all.
 EXAMPLES_PER_OPERATION = 5
 #: Our own logins come from another address than the fuzzer's, whose wrong passwords
 #: would otherwise lock the test's accounts out (login throttling per client address).
 SETUP_ADDRESS = {"REMOTE_ADDR": "198.51.100.20"}
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance, response_headers_conformance]
+DOCUMENT = load_document()
 
-schema = schemathesis.openapi.from_dict(load_document())
+
+@schemathesis.check
+def node_id_and_allow(ctx, response, case):
+    """Contract §3: every answer names its node; a 405 lists the path's methods in Allow."""
+    assert response.headers.get("x-node-id") == ["app-node-1"], "no X-Node-Id"
+    if response.status_code == 405:
+        documented = {method.upper() for method in DOCUMENT["paths"][case.operation.path]
+                      if method in HTTP_METHODS}
+        allowed = {method.strip() for value in response.headers.get("allow", [])
+                   for method in value.split(",")}
+        assert documented <= allowed, f"Allow {sorted(allowed)} lacks {sorted(documented)}"
+
+
+ROLES = ["admin", "employee", "anonymous"]
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
+          response_schema_conformance, response_headers_conformance, node_id_and_allow]
+
+schema = schemathesis.openapi.from_dict(DOCUMENT)
 schema.config.generation.update(
     max_examples=EXAMPLES_PER_OPERATION,
     deterministic=True,  # the same requests on every CI run
@@ -47,7 +66,8 @@ class Sessions:
         self.wsgi = wsgi
         self.factory = factory
         self.clients = {}
-        self.statuses = Counter()
+        self.statuses = Counter()  # (method path, role, status) -> answers
+        self.operations = set()  # (operation, role) fuzzed
 
     def _login(self, role):
         client = Client(self.wsgi)
@@ -67,6 +87,7 @@ class Sessions:
 
     def answered(self, role, case, response):
         self.statuses[(f"{case.method} {case.path}", role, response.status_code)] += 1
+        self.operations.add((case.operation.label, role))
         if role == "anonymous":
             return
         ended = response.status_code == 401 or (
@@ -115,13 +136,14 @@ def sessions(sqlite_template, redis_server, tmp_path_factory):
     _seed(factory, wsgi)
     state = Sessions(wsgi, factory)
     yield state
-    print(f"\nfuzzed {sum(state.statuses.values())} requests")
-    for (operation, role, status), count in sorted(state.statuses.items()):
-        print(f"  {operation:40} {role:9} {status} ×{count}")
+    by_status = Counter()
+    for (_, _, status), count in state.statuses.items():
+        by_status[status] += count
+    print(f"\nfuzzed {sum(by_status.values())} requests: {dict(sorted(by_status.items()))}")
     wsgi.registry["db_engine"].dispose()
 
 
-@pytest.mark.parametrize("role", ["admin", "employee", "anonymous"])
+@pytest.mark.parametrize("role", ROLES)
 @schema.parametrize()
 @settings(deadline=None, suppress_health_check=list(HealthCheck))
 def test_every_answer_matches_the_contract(case, role, sessions):
@@ -129,8 +151,16 @@ def test_every_answer_matches_the_contract(case, role, sessions):
     client, headers = sessions.get(role)
     response = case.call(app=sessions.wsgi, session=client, headers=headers)
     sessions.answered(role, case, response)
-    # Then no 5xx, a documented status, and body and headers as documented
+    # Then no 5xx, a documented status, body and headers as documented, X-Node-Id, Allow
     case.validate_response(response, checks=CHECKS)
+
+
+def test_the_fuzzer_sent_at_least_2000_requests(sessions):
+    # Given every (operation, session) above ran (not a -k selection of a few)
+    if len(sessions.operations) < len(list(schema.get_all_operations())) * len(ROLES):
+        pytest.skip("only part of the fuzz test ran")
+    # Then the run was big enough to mean something
+    assert sum(sessions.statuses.values()) >= 2000
 
 
 # -- what the fuzzer found, pinned so it stays fixed --------------------------------------
