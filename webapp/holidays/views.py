@@ -34,6 +34,8 @@ def add_holiday(request):
     day = v.iso_date(body.get("date"), "date", errors)
     if day is None and "date" not in errors:
         errors["date"] = "Wajib diisi."
+    elif day is not None and not 2000 <= day.year <= 2100:
+        errors["date"] = "Tahun 2000–2100."
     name = v.check_name(body.get("name"), errors)
     branch = None
     if body.get("branch") is not None:
