@@ -197,7 +197,7 @@ def test_servers_lists_live_heartbeats(admin_app, redis_client):
                     ttl_seconds=30, extra={"connections": 3})
     heartbeats.beat(redis_client, node_id="worker-9", role="worker", started_at=started,
                     ttl_seconds=1)
-    redis_client.delete(heartbeats.KEY_PREFIX + "worker-9")  # expired
+    heartbeats.stop(redis_client, "worker-9")  # gone
     nodes = admin_app.get("/api/servers").json["nodes"]
     assert [(n["node_id"], n["role"], n["city"], n["status"]) for n in nodes] == [
         ("gateway-1", "gateway", None, "up"), ("app-node-2", "web", "Bandung", "up")]

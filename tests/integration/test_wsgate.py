@@ -521,7 +521,7 @@ def test_sigterm_closes_clients_with_going_away_and_exits(gateway, sockets, redi
     # Given a connected client and a live heartbeat
     ws = authenticated(sockets, gateway)
     subscribe(ws, "attendances")
-    wait_until(lambda: redis_client.exists(heartbeats.KEY_PREFIX + "gateway-test"),
+    wait_until(lambda: heartbeats.is_beating(redis_client, "gateway-test"),
                timeout=5, what="heartbeat")
 
     # When
@@ -532,4 +532,4 @@ def test_sigterm_closes_clients_with_going_away_and_exits(gateway, sockets, redi
     assert close_code(ws) == 1001
     assert gateway.process.wait(timeout=10) == 0
     assert time.monotonic() - started < 5
-    assert not redis_client.exists(heartbeats.KEY_PREFIX + "gateway-test")
+    assert not heartbeats.is_beating(redis_client, "gateway-test")

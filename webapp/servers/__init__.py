@@ -16,6 +16,8 @@ def includeme(config):
         interval=int(settings["heartbeat.interval_seconds"]),
         ttl=int(settings["heartbeat.ttl_seconds"]),
         started_at=settings.get("app.started_at"),
+        # the node's gunicorn workers beat apart: one exiting leaves the node up
+        per_process=True,
     )
     # Started lazily on the first request: gunicorn forks after the app is built, and a
     # thread started before the fork would not survive into the worker.

@@ -1,16 +1,39 @@
-"""Liveness of every process, kept in Redis as expiring keys.
+"""Liveness of every process, in one Redis hash with a sorted set of expiry times.
 
 Each process (web, worker, gateway, scheduler) calls :func:`beat` every
-``heartbeat.interval_seconds``; the key expires after ``heartbeat.ttl_seconds``, so a
-node that stops beating disappears from :func:`live_nodes` on its own.
+``heartbeat.interval_seconds``; its record counts for ``heartbeat.ttl_seconds`` (Redis's
+clock), so a node that stops beating disappears from :func:`live_nodes` on its own.
+
+Processes that share a node id (the gunicorn workers of one web node) beat under their
+own ``process`` key and remove only that at exit: the node is live while any of them
+beats, so recycling one worker never looks like the node going down. :func:`live_nodes`
+reads one hash (no keyspace SCAN), dropping expired records on the way.
 """
 import datetime as dt
 import json
-import threading
 import logging
+import os
+import threading
 
-KEY_PREFIX = "absensi:heartbeat:"
+RECORDS_KEY = "absensi:heartbeats"
+EXPIRY_KEY = "absensi:heartbeats:expiry"
 log = logging.getLogger(__name__)
+
+_BEAT = """
+local now = redis.call('TIME')
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[2], tonumber(now[1]) + tonumber(ARGV[3]), ARGV[1])
+"""
+
+_LIVE = """
+local now = redis.call('TIME')
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now[1])
+for _, member in ipairs(expired) do
+  redis.call('HDEL', KEYS[1], member)
+  redis.call('ZREM', KEYS[2], member)
+end
+return redis.call('HVALS', KEYS[1])
+"""
 
 VERSION = "0.1.0"
 
@@ -19,7 +42,11 @@ def utc_now_iso():
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def beat(redis, *, node_id, role, city=None, started_at, ttl_seconds, extra=None):
+def _member(node_id, process):
+    return f"{node_id}#{process}" if process else node_id
+
+
+def beat(redis, *, node_id, role, city=None, started_at, ttl_seconds, extra=None, process=None):
     record = {
         "node_id": node_id,
         "role": role,
@@ -30,20 +57,35 @@ def beat(redis, *, node_id, role, city=None, started_at, ttl_seconds, extra=None
         "status": "up",
     }
     record.update(extra or {})
-    redis.set(KEY_PREFIX + node_id, json.dumps(record), ex=ttl_seconds)
+    redis.register_script(_BEAT)(keys=[RECORDS_KEY, EXPIRY_KEY],
+                                 args=[_member(node_id, process), json.dumps(record),
+                                       int(ttl_seconds)])
     return record
 
 
-def stop(redis, node_id):
-    """Remove a node's heartbeat at a clean shutdown, so it shows as gone at once."""
-    redis.delete(KEY_PREFIX + node_id)
+def stop(redis, node_id, process=None):
+    """Remove a process's heartbeat at a clean shutdown, so it shows as gone at once."""
+    member = _member(node_id, process)
+    pipe = redis.pipeline(transaction=True)
+    pipe.hdel(RECORDS_KEY, member)
+    pipe.zrem(EXPIRY_KEY, member)
+    pipe.execute()
 
 
 def live_nodes(redis):
-    """Every live node's record, sorted by role then id (contract `Node` plus extras)."""
-    keys = sorted(redis.scan_iter(match=KEY_PREFIX + "*", count=500))
-    records = [json.loads(value) for value in redis.mget(keys) if value] if keys else []
-    return sorted(records, key=lambda r: (r.get("role", ""), r.get("node_id", "")))
+    """Every live node's record (the newest of its processes), sorted by role then id
+    (contract `Node` plus extras)."""
+    newest = {}
+    for value in redis.register_script(_LIVE)(keys=[RECORDS_KEY, EXPIRY_KEY]):
+        record = json.loads(value)
+        known = newest.get(record["node_id"])
+        if known is None or record["last_seen"] > known["last_seen"]:
+            newest[record["node_id"]] = record
+    return sorted(newest.values(), key=lambda r: (r.get("role", ""), r.get("node_id", "")))
+
+
+def is_beating(redis, node_id):
+    return any(record["node_id"] == node_id for record in live_nodes(redis))
 
 
 def public_node(record):
@@ -67,10 +109,12 @@ class HeartbeatThread(threading.Thread):
     """
 
     def __init__(self, redis, *, node_id, role, city=None, interval, ttl, extra=None,
-                 started_at=None):
+                 started_at=None, per_process=False):
         super().__init__(name=f"heartbeat-{node_id}", daemon=True)
         self.redis = redis
-        self.fields = dict(node_id=node_id, role=role, city=city, ttl_seconds=ttl)
+        self.fields = dict(node_id=node_id, role=role, city=city, ttl_seconds=ttl,
+                           process=None)
+        self.per_process = per_process
         self.interval = interval
         self.extra = extra or (lambda: {})
         # Several processes of one node (gunicorn workers) must report one start time, or
@@ -79,6 +123,8 @@ class HeartbeatThread(threading.Thread):
         self._stopped = threading.Event()
 
     def run(self):
+        if self.per_process:  # known only now: the thread starts after gunicorn's fork
+            self.fields["process"] = f"pid{os.getpid()}"
         while not self._stopped.is_set():
             try:
                 beat(self.redis, started_at=self.started_at, extra=self.extra(), **self.fields)
@@ -91,6 +137,6 @@ class HeartbeatThread(threading.Thread):
             return
         self._stopped.set()
         try:
-            stop(self.redis, self.fields["node_id"])
+            stop(self.redis, self.fields["node_id"], self.fields["process"])
         except Exception:  # noqa: BLE001
             log.warning("could not remove heartbeat of %s", self.fields["node_id"])
