@@ -193,3 +193,32 @@ def test_cli_outbox_status_and_sweep(db_url, redis_server, redis_client, session
     assert capsys.readouterr().out.strip() == "1 unpublished event(s) enqueued"
     [body] = redis_client.hvals(f"dramatiq:{outbox.QUEUE}.msgs")
     assert json.loads(body)["args"] == [event_id]
+
+
+def test_an_event_goes_to_the_channels_its_domain_wrote_on_the_row(session_factory,
+                                                                   redis_client):
+    # Given a leave event of user 7 (channels chosen by the leave domain) and an old row
+    # written before rows carried channels
+    leave = add_outbox_event(session_factory, event_type="leave.created",
+                             channels=["leave", "user.7"], payload={"id": 3, "kind": "cuti"})
+    legacy = add_outbox_event(session_factory, user_id=8)
+
+    # When both are published
+    outbox.publish_outbox_event(session_factory, redis_client, leave, RETENTION)
+    outbox.publish_outbox_event(session_factory, redis_client, legacy, RETENTION)
+
+    # Then the leave event is on `leave` and `user.7` only; the old row on the attendance ones
+    assert [f["event"] for f in history(redis_client, "leave")] == ["leave.created"]
+    assert [f["event_id"] for f in history(redis_client, "user.7")] == [leave]
+    assert [f["event_id"] for f in history(redis_client, "attendances")] == [legacy]
+    assert [f["event_id"] for f in history(redis_client, "user.8")] == [legacy]
+
+
+def test_record_event_refuses_unknown_or_missing_channels(session_factory):
+    from webapp.events.services import record_event
+
+    with session_factory() as session:
+        for channels in ([], ["everyone"], ["leave", "user.x"]):
+            with pytest.raises(ValueError):
+                record_event(session, event_type="leave.created", aggregate_id=1, user_id=7,
+                             channels=channels, payload={}, node_id="app-node-1")
