@@ -141,8 +141,10 @@ def build_parser():
         handler=cmd_gateway)
 
     from tasks.cli import register
+    from webapp.holidays.cli import register as register_holidays
 
     register(commands)
+    register_holidays(commands)
     return parser
 
 
