@@ -81,7 +81,8 @@ DEFAULTS = {
     "realtime.history_retention_seconds": str(48 * 3600),
     "gateway.port": "8765",
     "gateway.node_id": "gateway-1",
-    "gateway.client_buffer": "256",
+    # what may wait for one slow socket, in bytes (frames of any size): then it is dropped
+    "gateway.client_buffer_bytes": str(4 * 1024 * 1024),
     "gateway.host": "127.0.0.1",
     "gateway.auth_timeout_seconds": "5",
     # every socket's token is re-checked against revocations this often (announced

@@ -1,9 +1,12 @@
 """The outgoing side of one websocket connection.
 
-Frames for a client go through its own bounded queue, drained by its own writer task
-that awaits ``write_message`` (Tornado's flow control). The hub only ever does a
-non-blocking put, so a slow or dead client fills its own queue and is dropped, and
-never delays the others.
+Frames for a client go through its own queue, drained by its own writer task that awaits
+``write_message`` (Tornado's flow control). The queue is bounded in bytes
+(``gateway.client_buffer_bytes``), whatever the frames' sizes: the hub only ever does a
+non-blocking put, so a slow or dead client fills its own budget and is dropped (4008),
+and never delays the others. A history replay (up to 10,000 events) is fed in with
+:meth:`Client.replay`, which waits while half the budget is queued: it never holds more
+than the budget either, and a client that reads keeps up instead of being dropped.
 """
 import asyncio
 import logging
@@ -33,36 +36,42 @@ class Subscription:
     gap fill after a Redis reconnect) reaches the client once.
     """
 
-    __slots__ = ("last", "pending")
+    __slots__ = ("last", "pending", "pending_bytes")
 
     def __init__(self, *, pending):
         self.last = None
         self.pending = [] if pending else None
+        self.pending_bytes = 0
 
 
 class Client:
     """Queue, writer task and subscriptions of one websocket (*socket* is its handler)."""
 
-    def __init__(self, socket, *, buffer_size):
+    def __init__(self, socket, *, buffer_bytes):
         self.socket = socket
-        self.buffer_size = buffer_size
+        self.buffer_bytes = buffer_bytes
         self.subscriptions = {}
         self.closed = False
         #: the verified token's claims once the client authenticated (None before)
         self.claims = None
-        self._queue = asyncio.Queue(buffer_size)
+        self.queued_bytes = 0
+        self._queue = asyncio.Queue()  # bounded by queued_bytes, not by items
+        self._written = asyncio.Event()
         self._writer = asyncio.get_running_loop().create_task(self._drain())
 
     # -- outgoing frames -------------------------------------------------------------
     def send(self, text):
         self._put(text)
 
-    def send_batch(self, texts):
-        """Queue many frames as one item: history replays are written with flow control
-        instead of overflowing the live buffer."""
-        texts = list(texts)
-        if texts:
-            self._put(texts)
+    async def replay(self, texts):
+        """Queue history frames with flow control: wait while half the budget is queued."""
+        for text in texts:
+            while self.queued_bytes > self.buffer_bytes // 2 and not self.closed:
+                self._written.clear()
+                await self._written.wait()
+            if self.closed:
+                return
+            self._put(text)
 
     def close_after(self, code, reason):
         """Close once the frames queued so far (e.g. an error frame) are written."""
@@ -77,13 +86,14 @@ class Client:
     def _put(self, item):
         if self.closed:
             return
-        try:
-            self._queue.put_nowait(item)
-        except asyncio.QueueFull:
-            log.info("dropping a client that is %d frames behind", self.buffer_size)
-            metrics.FRAMES_DROPPED.labels("client_too_slow").inc(
-                len(item) if isinstance(item, list) else 1)
+        size = len(item) if isinstance(item, str) else 0
+        if self.queued_bytes + size > self.buffer_bytes:
+            log.info("dropping a client that is %d bytes behind", self.queued_bytes)
+            metrics.FRAMES_DROPPED.labels("client_too_slow").inc()
             self._drop_slow()
+            return
+        self.queued_bytes += size
+        self._queue.put_nowait(item)
 
     def _drop_slow(self):
         if not self.closed:
@@ -97,11 +107,14 @@ class Client:
                 if isinstance(item, _Close):
                     self.drop(item.code, item.reason)
                     return
-                for text in item if isinstance(item, list) else (item,):
-                    await self.socket.write_message(text)
-                    metrics.FRAMES_SENT.inc()
+                await self.socket.write_message(item)
+                self.queued_bytes -= len(item)
+                self._written.set()
+                metrics.FRAMES_SENT.inc()
         except WebSocketClosedError:
             self.closed = True
+        finally:
+            self._written.set()  # a replay waiting for room must not wait for ever
 
     def stop(self):
         """The socket is gone: forget queued frames and end the writer task."""
@@ -123,11 +136,13 @@ class Client:
         if subscription is None or self.closed:
             return
         if subscription.pending is not None:
-            if len(subscription.pending) >= self.buffer_size:
+            # live frames waiting for a replay to finish count against the same budget
+            if self.queued_bytes + subscription.pending_bytes + len(text) > self.buffer_bytes:
                 metrics.FRAMES_DROPPED.labels("client_too_slow").inc()
                 self._drop_slow()
             else:
                 subscription.pending.append((offset, text))
+                subscription.pending_bytes += len(text)
             return
         if subscription.last is None or offset > subscription.last:
             subscription.last = offset

@@ -51,7 +51,7 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
         self.secret = settings["app.secret_key"]
         self.site_origin = _origin(settings["app.site_url"])
         self.auth_timeout = float(settings["gateway.auth_timeout_seconds"])
-        self.buffer_size = int(settings["gateway.client_buffer"])
+        self.buffer_bytes = int(settings["gateway.client_buffer_bytes"])
         self.client = None
         self.claims = None
         self._auth_timer = None
@@ -68,7 +68,7 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
         return _origin(origin) == self.site_origin
 
     def open(self):
-        self.client = Client(self, buffer_size=self.buffer_size)
+        self.client = Client(self, buffer_bytes=self.buffer_bytes)
         self.hub.attach(self.client)
         self._auth_timer = IOLoop.current().call_later(self.auth_timeout, self._auth_expired)
 
@@ -181,7 +181,7 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
             log.warning("history of %s unavailable: %s", channel, exc)
             recovered, entries = False, []
         self.client.send(_frame(op="subscribed", channel=channel, recovered=recovered))
-        self.client.send_batch(entry.frame for entry in entries)
+        await self.client.replay(entry.frame for entry in entries)
         last = entries[-1].offset if entries else (since if recovered else None)
         self.client.go_live(
             channel, subscription, after=None if last is None else streams.parse_offset(last)

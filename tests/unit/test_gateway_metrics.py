@@ -34,9 +34,9 @@ async def _settle():
 def test_frames_written_are_counted():
     async def scenario():
         socket = Socket()
-        client = Client(socket, buffer_size=8)
+        client = Client(socket, buffer_bytes=1024)
         client.send("a")
-        client.send_batch(["b", "c"])
+        await client.replay(["b", "c"])
         await _settle()
         client.stop()
         return socket
@@ -49,15 +49,15 @@ def test_frames_written_are_counted():
 
 def test_a_slow_client_is_dropped_and_its_frames_counted_as_dropped():
     async def scenario():
-        # Given a client whose socket takes no frames, with room for two queued items
+        # Given a client whose socket takes no frames, with room for 25 bytes
         socket = Socket(stuck=True)
-        client = Client(socket, buffer_size=2)
+        client = Client(socket, buffer_bytes=25)
         client.send("being written")
         await _settle()
         client.send("queued 1")
-        client.send("queued 2")
-        # When a history batch of three frames no longer fits
-        client.send_batch(["h1", "h2", "h3"])
+        # When three more frames arrive live and no longer fit
+        for text in ("live 1", "live 2", "live 3"):
+            client.send(text)
         await _settle()
         client.send("after the close")
         client.stop()
@@ -67,7 +67,7 @@ def test_a_slow_client_is_dropped_and_its_frames_counted_as_dropped():
     slow = sample("absensi_gateway_slow_clients_dropped_total")
     socket = asyncio.run(scenario())
 
-    # Then it is closed as too slow, once, and the three frames count as dropped
+    # Then it is closed as too slow, once, and the frame that did not fit counts as dropped
     assert socket.closed_with == TOO_SLOW
-    assert sample("absensi_gateway_frames_dropped_total", reason="client_too_slow") - dropped == 3
+    assert sample("absensi_gateway_frames_dropped_total", reason="client_too_slow") - dropped == 1
     assert sample("absensi_gateway_slow_clients_dropped_total") - slow == 1
