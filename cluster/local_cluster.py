@@ -170,6 +170,8 @@ class Cluster:
         for directory in (self.run_dir, self.run_dir / "nginx" / "tmp", self.run_dir / "logs",
                           self.run_dir / "redis"):
             directory.mkdir(parents=True, exist_ok=True)
+        # sessions and event history live in Redis's files: nobody else may read them
+        (self.run_dir / "redis").chmod(0o700)
         (self.run_dir / "nginx.conf").write_text(topology.render_nginx_conf(
             foreground=True,
             user=topology.nginx_user(self.static_dir, self.run_dir / "nginx" / "tmp"),

@@ -59,6 +59,7 @@ class _Process:
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix=f"absensi-{self.name}-"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)  # the server's data is nobody else's to read
         self.port = port or free_port()
 
     def __enter__(self):

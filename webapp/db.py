@@ -6,9 +6,11 @@ wait). Requests with a safe method (GET, HEAD, OPTIONS), health checks and strea
 read through :func:`read_only`, so a read can never queue behind, or freeze, the writers.
 """
 import logging
+import os
+from pathlib import Path
 
 import zope.sqlalchemy
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, make_url
 from sqlalchemy.orm import sessionmaker
 
 from webapp import models  # noqa: F401  (configure every mapper before first use)
@@ -20,6 +22,7 @@ def make_engine(settings):
     url = settings["database.url"]
     options = {"pool_pre_ping": True}
     if url.startswith("sqlite"):
+        keep_private(make_url(url).database)
         options["connect_args"] = {"timeout": 30, "check_same_thread": False}
     else:
         options["pool_size"] = int(settings.get("database.pool_size", 10))
@@ -37,6 +40,19 @@ def make_engine(settings):
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def keep_private(path):
+    """Create the SQLite file (and its directory) readable by its owner only: it holds
+    password hashes. SQLite gives its -wal and -shm files the database file's mode."""
+    if not path or path == ":memory:":
+        return
+    database = Path(path)
+    database.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(database, os.O_RDWR | os.O_CREAT, 0o600))
+    for file in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        if file.exists() and file.stat().st_mode & 0o077:
+            file.chmod(0o600)
 
 
 def _sqlite_pragmas(dbapi_connection, _record):

@@ -34,6 +34,8 @@ def test_procfile_lists_every_process_of_the_topology(cluster):
     assert f"127.0.0.1:{cluster.web_ports[2]}" in procfile["app-node-3"]
     assert f"GATEWAY_PORT={cluster.gateway_ports[0]}" in procfile["gateway-1"]
     assert "--daemonize no" in procfile["redis"] and "--bind 127.0.0.1" in procfile["redis"]
+    # and Redis keeps its files (sessions, history) where only its owner may read them
+    assert (cluster.run_dir / "redis").stat().st_mode & 0o777 == 0o700
 
 
 def test_external_redis_is_used_instead_of_starting_one(tmp_path):

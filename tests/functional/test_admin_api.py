@@ -116,6 +116,12 @@ def test_csv_export_is_streamed_with_the_same_filters(make_app, factory, admin_a
     assert rows[0][:3] == ["id", "tanggal", "cabang"]
     assert len(rows) == 2 and rows[1][2] == "JKT"
     assert rows[1][4] == "'=HYPERLINK(1)"  # formula injection neutralised
+    # what HR reads: Indonesian labels and zoned times, the machine code kept beside them
+    row = dict(zip(rows[0], rows[1]))
+    assert row["jam_masuk"] == "08:00:00 WIB" and row["jam_pulang"] == ""
+    assert (row["status"], row["status_kode"]) == ("Tepat waktu", "present")
+    assert row["ditutup_otomatis"] == row["dikoreksi"] == row["pulang_cepat"] == "tidak"
+    assert "False" not in response.text and "late" not in rows[1]
 
 
 def test_csv_export_walks_many_rows_in_chunks(make_app, factory, admin_app, monkeypatch):

@@ -14,12 +14,30 @@ from webapp.attendance.models import Attendance
 from webapp.attendance.serializers import attendance_json
 
 CHUNK = 500
+#: (field of the row, column header): what HR reads, in Bahasa Indonesia. ``status_kode``
+#: keeps the API's machine value for spreadsheets and scripts that filter on it.
 COLUMNS = [
     ("id", "id"), ("work_date", "tanggal"), ("branch", "cabang"), ("user_id", "id_karyawan"),
-    ("user_name", "nama"), ("check_in_at", "jam_masuk"), ("check_out_at", "jam_pulang"),
-    ("status", "status"), ("duration_minutes", "durasi_menit"), ("check_in_node", "node_masuk"),
-    ("check_out_node", "node_pulang"), ("note", "catatan"), ("auto_closed", "ditutup_otomatis"),
+    ("user_name", "nama"), ("check_in_time", "jam_masuk"), ("check_out_time", "jam_pulang"),
+    ("status_label", "status"), ("status", "status_kode"),
+    ("duration_minutes", "durasi_menit"), ("early_leave", "pulang_cepat"),
+    ("corrected", "dikoreksi"), ("auto_closed", "ditutup_otomatis"),
+    ("check_in_node", "node_masuk"), ("check_out_node", "node_pulang"), ("note", "catatan"),
 ]
+STATUS_LABELS = {"present": "Tepat waktu", "late": "Terlambat"}
+#: Indonesia's zones by UTC offset, as the pages show them
+ZONE_NAMES = {"+07:00": "WIB", "+08:00": "WITA", "+09:00": "WIT"}
+
+
+def local_time(iso):
+    """``2026-11-20T08:05:00+07:00`` -> ``08:05:00 WIB`` (the date has its own column)."""
+    if not iso:
+        return None
+    return f"{iso[11:19]} {ZONE_NAMES.get(iso[19:], 'UTC' + iso[19:])}"
+
+
+def yes_no(value):
+    return "ya" if value else "tidak"
 
 
 def _safe(value):
@@ -30,8 +48,14 @@ def _safe(value):
 
 def _row(attendance):
     data = attendance_json(attendance)
-    data["user_id"] = data["user"]["id"]
-    data["user_name"] = data["user"]["name"]
+    data.update(
+        user_id=data["user"]["id"], user_name=data["user"]["name"],
+        check_in_time=local_time(data["check_in_at"]),
+        check_out_time=local_time(data["check_out_at"]),
+        status_label=STATUS_LABELS.get(data["status"], data["status"]),
+        early_leave=yes_no(data["early_leave"]), corrected=yes_no(data["corrected"]),
+        auto_closed=yes_no(data["auto_closed"]),
+    )
     return [_safe(data[key]) for key, _ in COLUMNS]
 
 

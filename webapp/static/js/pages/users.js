@@ -98,9 +98,10 @@ document.addEventListener("alpine:init", () => {
       try {
         let user;
         if (this.mode === "create") {
+          // nginx may retry this POST on another node: the key makes that a replay
           user = await Absensi.api.post("/api/users", {
             name: f.name, email: f.email, password: f.password, role: f.role, branch: f.branch,
-          });
+          }, { idempotencyKey: Absensi.uuid() });
           Absensi.toast("Akun " + user.name + " dibuat", { kind: "success" });
           this.load();
         } else {

@@ -1,4 +1,5 @@
-"""The login page follows ?next= only within its own origin, as a browser parses it."""
+"""Pages in a real browser against the whole app on a loopback port: the login page
+follows ?next= only within its own origin; the user form's POST is idempotent."""
 import threading
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -65,5 +66,43 @@ def test_a_same_origin_next_is_followed(served, factory):
             page.fill("#login-password", user["password"])
             page.click("#login-form button[type=submit]")
             page.wait_for_url(f"{served}/absen?tab=izin", timeout=WAIT_MS)
+        finally:
+            browser.close()
+
+
+def log_in(page, served, user, landing):
+    page.goto(f"{served}/login")
+    page.fill("#login-email", user["email"])
+    page.fill("#login-password", user["password"])
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(f"{served}{landing}", timeout=WAIT_MS)
+
+
+def test_the_user_form_sends_an_idempotency_key(served, factory):
+    # Given an admin on the Karyawan page
+    admin = factory.admin()
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            page = browser.new_page()
+            log_in(page, served, admin, "/admin")
+            page.goto(f"{served}/admin/karyawan")
+            posts = []
+            page.on("request", lambda request: posts.append(request) if (
+                request.method == "POST" and request.url.endswith("/api/users")) else None)
+
+            # When they add an employee
+            page.click("#btn-add-user")
+            page.fill("#user-name", "Karyawan Baru")
+            page.fill("#user-email", "baru@example.com")
+            page.fill("#user-password", "rahasia-123")
+            page.fill("#user-password2", "rahasia-123")
+            with page.expect_response(lambda r: r.url.endswith("/api/users")
+                                      and r.request.method == "POST") as answer:
+                page.click("#btn-save-user")
+
+            # Then the POST carries a key nginx's retry can replay
+            assert answer.value.status == 201
+            assert len(posts[0].headers.get("idempotency-key", "")) >= 16
         finally:
             browser.close()
