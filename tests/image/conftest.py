@@ -13,11 +13,9 @@ import warnings
 
 import pytest
 
-from tests.image.podman import HostNetworkGuard, Podman, available
+from tests.image.podman import TIMINGS, HostNetworkGuard, Podman, available
 
 IMAGE = "localhost/absensi:test"
-#: measurements shown at the end of the run (build time, deployment start-up)
-TIMINGS = {}
 
 
 @pytest.fixture(scope="session")

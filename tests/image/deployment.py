@@ -78,12 +78,17 @@ class Deployment:
             "10.231.0.0/24": "127.0.0.1",
         })
         env["ABSENSI_SITE_URL"] = self.site_url
+        # what Swarm makes of the service templates for the first task
+        env = {key: value.replace("{{.Task.Slot}}", "1") for key, value in env.items()}
         if service in self.web_ports:
             env["PORT"] = str(self.web_ports[service])
             # two cores: one gunicorn process per node keeps the test quick
             env["GUNICORN_CMD_ARGS"] = "--workers 1 --threads 4"
         if service == "gateway":
             env["GATEWAY_PORT"] = str(self.gateway_port)
+        if service == "worker":
+            # the host's network here: loopback and a free port instead of 0.0.0.0:9191
+            env.update(WORKER_METRICS_HOST="127.0.0.1", WORKER_METRICS_PORT=str(free_port()))
         return env
 
     def command(self, service):

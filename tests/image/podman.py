@@ -17,6 +17,8 @@ CONTAINERS_CONF = REPO_ROOT / "docker" / "containers.conf"
 #: how long one podman command may take (a build has its own, longer, budget)
 COMMAND_TIMEOUT = 120
 BUILD_TIMEOUT = 900
+#: measurements shown at the end of the run (build time, deployment start-up)
+TIMINGS = {}
 
 
 class PodmanError(AssertionError):

@@ -6,19 +6,18 @@ and Redis speak TLS only; nginx runs the stack's own config. See tests/image/dep
 """
 import http.cookiejar
 import json
+import os
 import ssl
 import time
 import urllib.error
 import urllib.request
 import uuid
 
-import os
-
 import pytest
 import websocket
 
-from tests.image.conftest import TIMINGS
 from tests.image.deployment import SERVICES, Deployment
+from tests.image.podman import TIMINGS
 from tests.realtime_helpers import RECV_TIMEOUT, Closed, Socket
 
 pytestmark = [
