@@ -11,6 +11,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: help run test bench lint system-deps system-deps-test venv clean image test-image
+.PHONY: lab lab-down test-lab
 
 help:
 	@echo "make run    start nginx, four web nodes, worker, gateway, scheduler, Redis (PORT=8000)"
@@ -19,6 +20,9 @@ help:
 	@echo "make lint   flake8"
 	@echo "make image  build docker/Dockerfile with docker, podman or buildah (IMAGE=absensi:latest)"
 	@echo "make test-image  build the image and run every container test (tests/image)"
+	@echo "make lab    seven Debian hosts (netns + chroot) provisioned by ansible/site.yml"
+	@echo "make lab-down  remove every lab host, mount, namespace and process"
+	@echo "make test-lab  every lab test, including the slow ones CI skips"
 	@echo "make clean  remove the venv and runtime files under var/"
 
 run: system-deps venv
@@ -45,7 +49,18 @@ system-deps:
 	bash scripts/system-deps.sh --no-mariadb
 
 system-deps-test:
-	bash scripts/system-deps.sh --browser --image
+	bash scripts/system-deps.sh --browser --image --lab
+
+# The Ansible lab (lab/, inventory/lab): needs root for namespaces and mounts.
+lab: venv
+	bash scripts/system-deps.sh --lab
+	bash lab/up.sh
+
+lab-down:
+	bash lab/hosts.sh destroy var/lab
+
+test-lab: system-deps-test venv
+	LAB_FULL=1 $(BIN)/pytest -p no:cacheprovider -m lab tests/lab $(PYTEST_ARGS)
 
 # One image for every role; podman/buildah with a base made by debootstrap when there is
 # no Docker engine (docker/build-image.sh says which it used).

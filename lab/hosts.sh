@@ -56,8 +56,9 @@ create_host() {
     # How Ansible (community.general.chroot) and the tests enter the host.
     cat >"$lab/bin/chroot-$name" <<WRAPPER
 #!/bin/sh
-# chroot into lab host $name, inside its network and UTS namespaces
-exec nsenter --net=/run/netns/$ns --uts=$LAB_RUN/uts-$name /usr/sbin/chroot "\$@"
+# chroot into lab host $name, inside its network and UTS namespaces, with a clean
+# environment (a host must not inherit this machine's PIP_*, proxies, ...)
+exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 nsenter --net=/run/netns/$ns --uts=$LAB_RUN/uts-$name /usr/sbin/chroot "\$@"
 WRAPPER
     chmod 0755 "$lab/bin/chroot-$name"
 }
@@ -80,11 +81,11 @@ lab_pids() {
     for pid in /proc/[0-9]*; do
         pid=${pid#/proc/}
         root=$(readlink "/proc/$pid/root" 2>/dev/null) || continue
-        [[ $root == "$hosts_dir"/* ]] && echo "$pid"
+        if [[ $root == "$hosts_dir"/* ]]; then echo "$pid"; fi
     done
     local ns
     for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
-        [[ $ns == "$LAB_NETNS_PREFIX"* ]] && ip netns pids "$ns" 2>/dev/null
+        if [[ $ns == "$LAB_NETNS_PREFIX"* ]]; then ip netns pids "$ns" 2>/dev/null || true; fi
     done
     true
 }
@@ -93,7 +94,7 @@ destroy() {
     local pids attempt
     for attempt in 1 2 3 4 5 6 7 8 9 10; do
         pids=$(lab_pids | sort -u | grep -vx "$$" || true)
-        [[ -z $pids ]] && break
+        if [[ -z $pids ]]; then break; fi
         # TERM first (MariaDB and Redis flush), KILL whatever is left a few seconds later.
         if (( attempt < 6 )); then kill -TERM $pids 2>/dev/null || true; else kill -KILL $pids 2>/dev/null || true; fi
         sleep 0.5
@@ -109,10 +110,10 @@ destroy() {
     rm -rf "$LAB_RUN"
     local ns link
     for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
-        [[ $ns == "$LAB_NETNS_PREFIX"* ]] && ip netns del "$ns"
+        if [[ $ns == "$LAB_NETNS_PREFIX"* ]]; then ip netns del "$ns"; fi
     done
     for link in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1); do
-        [[ $link == "$LAB_VETH_PREFIX"* || $link == "$LAB_BRIDGE" ]] && ip link del "$link" 2>/dev/null
+        if [[ $link == "$LAB_VETH_PREFIX"* || $link == "$LAB_BRIDGE" ]]; then ip link del "$link" 2>/dev/null || true; fi
     done
     if awk -v d="$hosts_dir/" 'index($2, d) == 1' /proc/mounts | grep -q .; then
         echo "lab: some mounts under $hosts_dir are still busy" >&2

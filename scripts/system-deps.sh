@@ -6,6 +6,7 @@
 #   scripts/system-deps.sh --no-mariadb  skip MariaDB (`make run` uses SQLite by default)
 #   scripts/system-deps.sh --image     ... and podman, buildah, runc, debootstrap (`make image`
 #                                      without a Docker engine, the image tests)
+#   scripts/system-deps.sh --lab       ... and debootstrap, iproute2 (`make lab`: seven hosts)
 #
 # Idempotent: when everything is installed it runs no apt-get at all (not even `update`),
 # so `make run` / `make test` stay fast and work offline on a prepared machine.
@@ -15,11 +16,13 @@ set -euo pipefail
 want_browser=0
 want_mariadb=1
 want_image=0
+want_lab=0
 for arg in "$@"; do
     case "$arg" in
         --browser) want_browser=1 ;;
         --no-mariadb) want_mariadb=0 ;;
         --image) want_image=1 ;;
+        --lab) want_lab=1 ;;
         -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
         *) echo "system-deps: unknown option $arg" >&2; exit 2 ;;
     esac
@@ -30,6 +33,7 @@ packages=(make python3 python3-venv ca-certificates redis-server nginx)
 [[ $want_browser == 1 ]] && packages+=(chromium)
 # crun fails on this kind of machine (hybrid cgroups): podman is pointed at runc instead.
 [[ $want_image == 1 ]] && packages+=(podman buildah runc debootstrap)
+[[ $want_lab == 1 ]] && packages+=(debootstrap iproute2)
 
 installed() {
     [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]

@@ -107,6 +107,36 @@ def cmd_health(args, settings):
     return 0 if healthy else 1
 
 
+def cmd_db_backup(args, settings):
+    from pathlib import Path
+
+    from webapp.backup import BackupError, backup, default_filename, prune
+
+    output = Path(args.output) if args.output else Path(args.output_dir) / default_filename()
+    try:
+        written = backup(settings, output)
+    except BackupError as error:
+        print(f"backup failed: {error}", file=sys.stderr)
+        return 1
+    print(f"backup written to {written}")
+    if args.keep_days is not None:
+        for removed in prune(written.parent, args.keep_days):
+            print(f"removed old backup {removed}")
+    return 0
+
+
+def cmd_db_restore(args, settings):
+    from webapp.backup import BackupError, restore
+
+    try:
+        restore(settings, args.file)
+    except BackupError as error:
+        print(f"restore failed: {error}", file=sys.stderr)
+        return 1
+    print(f"restored {args.file}")
+    return 0
+
+
 def cmd_gateway(args, settings):
     from wsgate.app import main as gateway_main
 
@@ -121,6 +151,14 @@ def build_parser():
     db = commands.add_parser("db", help="database").add_subparsers(dest="db_command", required=True)
     db.add_parser("upgrade", help="run migrations to head").set_defaults(handler=cmd_db_upgrade)
     db.add_parser("seed-demo", help="insert demo users").set_defaults(handler=cmd_db_seed_demo)
+    dump = db.add_parser("backup", help="consistent dump of the database (gzip if *.gz)")
+    dump.add_argument("--output", help="file to write (default: a dated file in --output-dir)")
+    dump.add_argument("--output-dir", default=".", help="directory for the dated file")
+    dump.add_argument("--keep-days", type=int, help="then delete dated dumps older than this")
+    dump.set_defaults(handler=cmd_db_backup)
+    load = db.add_parser("restore", help="load a dump into an empty database")
+    load.add_argument("file")
+    load.set_defaults(handler=cmd_db_restore)
 
     user = commands.add_parser("user", help="users").add_subparsers(dest="user_command",
                                                                     required=True)
