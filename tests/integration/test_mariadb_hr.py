@@ -166,6 +166,9 @@ def test_recap_of_2000_employees_takes_a_few_queries_and_well_under_a_second(
     assert rows[0]["present"] == 30 and rows[0]["absent"] == 0
     assert rows[0]["work_days"] == 21  # November 2026 has no national holiday
     assert rows[0]["worked_minutes"] == 30 * 540
+    # check-ins at 08:MM WIB (MM = day * 7 mod 60): late ones count MM minutes after 08:00
+    late = [(day * 7) % 60 for day in range(1, 31) if (day * 7) % 60 > 15]
+    assert (rows[0]["late"], rows[0]["late_minutes"]) == (len(late), sum(late))
     assert len(statements) <= 6, statements  # statements of the last run
     load = os.getloadavg()[0]
     print(f"\nrecap of 2000 employees x 30 days: {min(timings) * 1000:.0f} ms wall, "
