@@ -1,0 +1,97 @@
+"""Inside the lab's hosts: TLS-only data services, one unprivileged user per service,
+a second site.yml run that changes nothing, clean lint."""
+import os
+import subprocess
+
+import pytest
+
+from tests.lab.lab_helpers import (REPO_ROOT, WEB_HOSTS, host_processes, play_recap,
+                                   python_on_host, run_playbook)
+
+pytestmark = [pytest.mark.lab, pytest.mark.timeout(2400)]
+
+DB_HOST = "10.234.18.30"
+
+
+MARIADB_CONNECT = """
+import pymysql
+password = open("/etc/absensi/secrets/database_password").read().strip()
+pymysql.connect(host="%s", user="absensi", password=password, database="absensi", %s).close()
+print("connected")
+"""
+REDIS_PLAINTEXT = """
+import socket
+s = socket.create_connection(("%s", 6379), 5)
+s.settimeout(5)
+s.sendall(b"PING\\r\\n")
+try:
+    print(repr(s.recv(100)))
+except OSError as error:
+    print("error", error)
+"""
+REDIS_TLS = """
+import redis
+password = open("/etc/absensi/secrets/redis_password").read().strip()
+client = redis.Redis(host="%s", port=6379, username="absensi", password=password, ssl=True,
+                     ssl_ca_certs="/etc/absensi/pki/ca.crt", ssl_cert_reqs="required")
+print(client.ping())
+"""
+
+
+def test_mariadb_refuses_plaintext_from_web_hosts(lab):
+    for host in WEB_HOSTS:
+        # Given the app user's real password, When a web host connects without TLS
+        plain = python_on_host(host, MARIADB_CONNECT % (DB_HOST, "ssl_disabled=True"),
+                               check=False)
+        # Then MariaDB refuses it; with TLS and the CA verified, it accepts
+        assert plain.returncode != 0 and "insecure transport" in plain.stderr.lower(), plain
+        verified = python_on_host(
+            host, MARIADB_CONNECT % (DB_HOST, 'ssl_ca="/etc/absensi/pki/ca.crt", ssl_verify_cert=True'))
+        assert "connected" in verified.stdout
+
+
+def test_redis_refuses_plaintext_from_web_hosts(lab):
+    for host in WEB_HOSTS:
+        # Given Redis's only port, When a web host speaks plain RESP to it
+        plain = python_on_host(host, REDIS_PLAINTEXT % DB_HOST, check=False)
+        # Then it gets no answer (TLS only); over TLS with the CA and the password it works
+        assert "PONG" not in plain.stdout + plain.stderr, plain
+        assert python_on_host(host, REDIS_TLS % DB_HOST).stdout.strip() == "True"
+
+
+@pytest.mark.parametrize("host, program, user", [
+    *[(web, "gunicorn", "absensi-web") for web in WEB_HOSTS],
+    ("realtime", "dramatiq", "absensi-worker"),
+    ("realtime", "gateway", "absensi-gateway"),
+    ("realtime", "scheduler", "absensi-scheduler"),
+    ("data", "mariadbd", "mysql"),
+    ("data", "redis-server", "redis"),
+    ("lb", "nginx: worker", "www-data"),
+])
+def test_each_service_runs_as_its_own_unprivileged_user(lab, host, program, user):
+    # Given a provisioned host, When we list its processes, Then the service's run as its user
+    users = {name for name, argv in host_processes(host) if program in " ".join(argv)}
+    assert users == {user}
+
+
+def test_second_site_run_changes_nothing(lab):
+    # Given a provisioned lab, When site.yml runs again
+    result = run_playbook("site.yml")
+    # Then every host reports changed=0 (and nothing failed)
+    assert result.returncode == 0, result.stdout[-4000:]
+    recap = play_recap(result.stdout)
+    assert len(recap) == 7, recap
+    changed = {host: counts["changed"] for host, counts in recap.items() if counts["changed"]}
+    assert changed == {}, result.stdout[-8000:]
+
+
+def test_ansible_lint_and_yamllint_are_clean():
+    # Given the playbooks, roles and inventories, When the linters run, Then they find nothing
+    env = dict(os.environ, PATH=f"{REPO_ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
+               ANSIBLE_CONFIG=str(REPO_ROOT / "ansible" / "ansible.cfg"), NO_COLOR="1")
+    lint = subprocess.run(["ansible-lint", "--offline", "--profile", "production", "ansible"],
+                          capture_output=True, text=True, timeout=600, env=env, cwd=REPO_ROOT)
+    assert lint.returncode == 0, lint.stdout[-6000:] + lint.stderr[-3000:]
+    yaml = subprocess.run(["yamllint", "--strict", "ansible", "inventory"],
+                          capture_output=True, text=True, timeout=120, env=env, cwd=REPO_ROOT)
+    assert yaml.returncode == 0, yaml.stdout
