@@ -11,15 +11,15 @@ import sys
 import time
 
 from cluster.topology import WORKER_PROCESSES
-from bench import REPO_ROOT, cpu, report, scenarios
+from bench import REPO_ROOT, cpu, recap, report, scenarios
 from bench.stack import CHEAP_ARGON2, Stack
 from bench.wsclients import raise_fd_limit
 
 FULL = {"employees": 2000, "concurrency": [100, 200], "quiet_checkins": 30,
-        "fanout_clients": 5000, "queue_events": 1000}
+        "fanout_clients": 5000, "queue_events": 1000, "recap_employees": 2000}
 QUICK = {"employees": 200, "concurrency": [100, 200], "quiet_checkins": 10,
-         "fanout_clients": 500, "queue_events": 200}
-SCENARIOS = ("rush", "fanout", "queue")
+         "fanout_clients": 500, "queue_events": 200, "recap_employees": 200}
+SCENARIOS = ("rush", "fanout", "queue", "recap")
 
 
 class Interrupted(Exception):
@@ -38,6 +38,8 @@ def parse_args(argv):
                         help="check-ins one at a time with pauses, before the rush (30)")
     parser.add_argument("--fanout-clients", type=int, help="sockets on one gateway (5000)")
     parser.add_argument("--queue-events", type=int, help="outbox events to drain (1000)")
+    parser.add_argument("--recap-employees", type=int,
+                        help="employees in the monthly recap, a month of attendances each (2000)")
     parser.add_argument("--only", default=",".join(SCENARIOS),
                         help=f"scenarios to run, comma separated ({','.join(SCENARIOS)})")
     parser.add_argument("--gunicorn-workers", type=int, default=2,
@@ -123,6 +125,10 @@ def run(args, stack, notes):
     if "queue" in args.only:
         log(f"queue: {args.queue_events} events ...")
         rows.append(scenarios.queue(stack, all_ids, events=args.queue_events, log=log))
+
+    if "recap" in args.only:
+        log(f"monthly recap of {args.recap_employees} employees ...")
+        rows.append(recap.recap(stack, employees=args.recap_employees, log=log))
     return rows, versions
 
 
