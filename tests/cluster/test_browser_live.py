@@ -267,3 +267,42 @@ def test_employee_page_follows_the_same_users_other_device_live(
     assert_not_reloaded(phone, phone_marker)
     shots.take(phone, "phone-after-laptop-check-out")
     assert phone_watch.errors == [] and laptop_watch.errors == []
+
+
+@pytest.mark.parametrize("outage", ["redis", "mariadb"])
+def test_the_employee_page_rides_out_a_10_second_outage(
+        cluster, mariadb_server, new_context, admin_api, shots, outage):
+    import signal
+    import time
+
+    # Given an employee on their page (the cluster runs on MariaDB with its own Redis)
+    employee, password = admin_api.create_employee("SBY", f"Outage {outage}")
+    page, _ = open_employee_page(new_context, cluster.base_url, employee, password, shots)
+    record_toasts(page)
+    stop, resume = {
+        # frozen: every connection to it hangs, as a Redis under memory pressure would
+        "redis": (lambda: cluster.supervisor.send("redis", signal.SIGSTOP),
+                  lambda: cluster.supervisor.send("redis", signal.SIGCONT)),
+        # gone: connections are refused until it is back (its data is kept on disk)
+        "mariadb": (lambda: mariadb_server.kill(signal.SIGTERM), mariadb_server.start),
+    }[outage]
+
+    # When the dependency is down for 10 s and they click Absen Masuk during it
+    stop()
+    try:
+        down_at = time.monotonic()
+        page.click("#btn-check-in")
+        time.sleep(max(0.0, 10 - (time.monotonic() - down_at)))
+    finally:
+        resume()
+
+    # Then the check-in goes through once it is back, and the page never showed an error
+    page.wait_for_function(
+        "() => (window.__absensiToasts || []).some((t) => t.includes('Absen masuk tercatat'))",
+        timeout=40_000)
+    shots.take(page, f"employee-after-{outage}-outage")
+    expect(page.locator("#attendance-error")).to_be_hidden()
+    toasts = page.evaluate("() => window.__absensiToasts")
+    assert [t for t in toasts if "tercatat" not in t] == [], toasts
+    status, body = admin_api.request("GET", f"/api/attendances?user_id={employee['id']}")
+    assert status == 200 and body["total"] == 1

@@ -165,6 +165,8 @@ def test_proxy_headers_request_id_and_security_headers(lb):
     # And the browser gets the security headers
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["X-Frame-Options"] == "DENY"
+    # the employee page asks for the location of geofenced branches: only the site may
+    assert "geolocation=(self)" in headers["Permissions-Policy"]
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
     assert f"ws://127.0.0.1:{cluster.port}" in headers["Content-Security-Policy"]
     assert "Server" not in headers or "nginx/" not in headers["Server"]

@@ -115,7 +115,6 @@ document.addEventListener("alpine:init", () => {
         // retried check-in can never count twice.
         const res = await Absensi.api.post("/api/attendance/" + kind, body, {
           idempotencyKey: Absensi.uuid(),
-          retries: 3,
         });
         const att = res.attendance;
         if (kind === "check-in") this.todayDate = att.work_date;
