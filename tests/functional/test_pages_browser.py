@@ -106,3 +106,23 @@ def test_the_user_form_sends_an_idempotency_key(served, factory):
             assert len(posts[0].headers.get("idempotency-key", "")) >= 16
         finally:
             browser.close()
+
+
+def test_times_carry_their_zone_in_one_format(served):
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            page = browser.new_page()
+            page.goto(f"{served}/login")
+            shown = page.evaluate("""() => [
+                Absensi.fmt.time("2026-11-20T08:05:00+07:00"),
+                Absensi.fmt.time("2026-11-20T08:05:59+08:00"),
+                Absensi.fmt.time("2026-11-20T08:05:00+09:00"),
+                Absensi.fmt.dateTime("2026-11-20T17:30:00+08:00"),
+                Absensi.fmt.time(null),
+            ]""")
+        finally:
+            browser.close()
+    assert shown[:3] == ["08:05 WIB", "08:05 WITA", "08:05 WIT"]
+    assert shown[3].endswith("17:30 WITA") and "2026" in shown[3]
+    assert shown[4] == "–"
