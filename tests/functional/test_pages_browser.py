@@ -35,94 +35,67 @@ def served(app):
         server.server_close()
 
 
-@pytest.mark.parametrize("target", ["/%09/evil.example/", "/%0A/evil.example/",
-                                    "/%5Cevil.example/", "//evil.example/"])
-def test_next_never_leads_to_another_site(served, factory, target):
-    user = factory.user()
+@pytest.fixture()
+def page(served):
+    """A Chromium page that may only reach the served app (anything else is aborted)."""
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         try:
             page = browser.new_page()
-            # the browser must not even try to leave: block anything not ours
             page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
                 served) else route.abort())
-            page.goto(f"{served}/login?next={target}")
-            page.fill("#login-email", user["email"])
-            page.fill("#login-password", user["password"])
-            page.click("#login-form button[type=submit]")
-            page.wait_for_url(f"{served}/absen", timeout=WAIT_MS)
+            yield page
         finally:
             browser.close()
 
 
-def test_a_same_origin_next_is_followed(served, factory):
-    user = factory.user()
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        try:
-            page = browser.new_page()
-            page.goto(f"{served}/login?next=/absen%3Ftab%3Dizin")
-            page.fill("#login-email", user["email"])
-            page.fill("#login-password", user["password"])
-            page.click("#login-form button[type=submit]")
-            page.wait_for_url(f"{served}/absen?tab=izin", timeout=WAIT_MS)
-        finally:
-            browser.close()
-
-
-def log_in(page, served, user, landing):
-    page.goto(f"{served}/login")
+def log_in(page, served, user, landing, query=""):
+    page.goto(f"{served}/login{query}")
     page.fill("#login-email", user["email"])
     page.fill("#login-password", user["password"])
     page.click("#login-form button[type=submit]")
     page.wait_for_url(f"{served}{landing}", timeout=WAIT_MS)
 
 
-def test_the_user_form_sends_an_idempotency_key(served, factory):
+@pytest.mark.parametrize("target", ["/%09/evil.example/", "/%0A/evil.example/",
+                                    "/%5Cevil.example/", "//evil.example/"])
+def test_next_never_leads_to_another_site(served, page, factory, target):
+    log_in(page, served, factory.user(), "/absen", query=f"?next={target}")
+
+
+def test_a_same_origin_next_is_followed(served, page, factory):
+    log_in(page, served, factory.user(), "/absen?tab=izin", query="?next=/absen%3Ftab%3Dizin")
+
+
+def test_the_user_form_sends_an_idempotency_key(served, page, factory):
     # Given an admin on the Karyawan page
-    admin = factory.admin()
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        try:
-            page = browser.new_page()
-            log_in(page, served, admin, "/admin")
-            page.goto(f"{served}/admin/karyawan")
-            posts = []
-            page.on("request", lambda request: posts.append(request) if (
-                request.method == "POST" and request.url.endswith("/api/users")) else None)
+    log_in(page, served, factory.admin(), "/admin")
+    page.goto(f"{served}/admin/karyawan")
 
-            # When they add an employee
-            page.click("#btn-add-user")
-            page.fill("#user-name", "Karyawan Baru")
-            page.fill("#user-email", "baru@example.com")
-            page.fill("#user-password", "rahasia-123")
-            page.fill("#user-password2", "rahasia-123")
-            with page.expect_response(lambda r: r.url.endswith("/api/users")
-                                      and r.request.method == "POST") as answer:
-                page.click("#btn-save-user")
+    # When they add an employee
+    page.click("#btn-add-user")
+    page.fill("#user-name", "Karyawan Baru")
+    page.fill("#user-email", "baru@example.com")
+    page.fill("#user-password", "rahasia-123")
+    page.fill("#user-password2", "rahasia-123")
+    with page.expect_response(lambda r: r.url.endswith("/api/users")
+                              and r.request.method == "POST") as answer:
+        page.click("#btn-save-user")
 
-            # Then the POST carries a key nginx's retry can replay
-            assert answer.value.status == 201
-            assert len(posts[0].headers.get("idempotency-key", "")) >= 16
-        finally:
-            browser.close()
+    # Then the POST carries a key nginx's retry can replay
+    assert answer.value.status == 201
+    assert len(answer.value.request.headers.get("idempotency-key", "")) >= 16
 
 
-def test_times_carry_their_zone_in_one_format(served):
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        try:
-            page = browser.new_page()
-            page.goto(f"{served}/login")
-            shown = page.evaluate("""() => [
-                Absensi.fmt.time("2026-11-20T08:05:00+07:00"),
-                Absensi.fmt.time("2026-11-20T08:05:59+08:00"),
-                Absensi.fmt.time("2026-11-20T08:05:00+09:00"),
-                Absensi.fmt.dateTime("2026-11-20T17:30:00+08:00"),
-                Absensi.fmt.time(null),
-            ]""")
-        finally:
-            browser.close()
+def test_times_carry_their_zone_in_one_format(served, page):
+    page.goto(f"{served}/login")
+    shown = page.evaluate("""() => [
+        Absensi.fmt.time("2026-11-20T08:05:00+07:00"),
+        Absensi.fmt.time("2026-11-20T08:05:59+08:00"),
+        Absensi.fmt.time("2026-11-20T08:05:00+09:00"),
+        Absensi.fmt.dateTime("2026-11-20T17:30:00+08:00"),
+        Absensi.fmt.time(null),
+    ]""")
     assert shown[:3] == ["08:05 WIB", "08:05 WITA", "08:05 WIT"]
     assert shown[3].endswith("17:30 WITA") and "2026" in shown[3]
     assert shown[4] == "–"
