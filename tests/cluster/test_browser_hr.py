@@ -161,3 +161,45 @@ def test_a_correction_appears_live_on_another_admins_riwayat(
     expect(audit).to_contain_text("Admin Kedua")
     shots.take(watcher, "watcher-audit")
     assert watcher_watch.errors == [] and editor_watch.errors == []
+
+
+def test_a_fenced_branch_asks_the_browser_for_its_location(
+        cluster, admin_api, new_context, shots):  # noqa: F811
+    # Given Surabaya fenced around its office (restored afterwards: the cluster is shared)
+    office = {"lat": -7.257472, "lon": 112.752088}
+    status, body = admin_api.request("PATCH", "/api/branches/SBY",
+                                     {"geofence": {**office, "radius_m": 200}})
+    assert status == 200, body
+    try:
+        employee, password = admin_api.create_employee("SBY", "Karyawan Geofence")
+        # When an employee whose browser refuses location access tries to check in
+        denied, _ = login_with_form(new_context(PHONE), cluster.base_url, employee["email"],
+                                    password, expected_path="/absen", shots=shots)
+        expect(denied.locator("#geofence-hint")).to_contain_text("200 m")
+        denied.click("#btn-check-in")
+        # Then the page says why, and nothing was recorded
+        expect(denied.locator("#attendance-error")).to_contain_text("Akses lokasi ditolak",
+                                                                   timeout=WAIT_MS)
+        shots.take(denied, "location-denied")
+
+        # When the same employee allows it, standing 50 m from the office
+        allowed_context = new_context({**PHONE, "permissions": ["geolocation"],
+                                       "geolocation": {"latitude": -7.257022,
+                                                       "longitude": 112.752088,
+                                                       "accuracy": 15}})
+        allowed, _ = login_with_form(allowed_context, cluster.base_url, employee["email"],
+                                     password, expected_path="/absen", shots=shots)
+        expect(allowed.locator("#btn-check-in")).to_be_enabled()
+        try:
+            with allowed.expect_response(lambda r: r.url.endswith("/api/attendance/check-in"),
+                                         timeout=WAIT_MS) as answer:
+                allowed.click("#btn-check-in")
+        finally:
+            shots.take(allowed, "location-allowed")
+        # Then the check-in is accepted with its distance from the fence's centre
+        assert answer.value.status == 201, answer.value.text()
+        assert 45 <= answer.value.json()["attendance"]["check_in_distance_m"] <= 55
+        expect(allowed.locator("#today-status")).to_have_attribute("data-state", "in",
+                                                                   timeout=WAIT_MS)
+    finally:
+        admin_api.request("PATCH", "/api/branches/SBY", {"geofence": None})
