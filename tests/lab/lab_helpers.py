@@ -129,8 +129,11 @@ class Client:
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        if self.csrf and method not in ("GET", "HEAD"):
-            headers["X-CSRF-Token"] = self.csrf
+        if method not in ("GET", "HEAD"):
+            # Over HTTPS the app checks Origin on unsafe requests, as browsers send it.
+            headers.setdefault("Origin", self.base_url)
+            if self.csrf:
+                headers["X-CSRF-Token"] = self.csrf
         request = urllib.request.Request(self.base_url + path, data=data, method=method,
                                          headers=headers)
         try:
