@@ -152,7 +152,7 @@ def test_backup_then_restore_into_an_empty_database_keeps_every_attendance(full_
     before = on_host("data", COUNT_ROWS.format(db="absensi")).stdout.split()
     assert int(before[0]) > 0
     # When the backup service runs, and its dump is restored into an empty database
-    on_host("data", "rm -f /var/backups/absensi/absensi-*.sql.gz && systemctl start absensi-backup",
+    on_host("data", "rm -f /var/backups/absensi/absensi-*.sql.gz && systemctl restart absensi-backup",
             timeout=180)
     dump = on_host("data", "ls /var/backups/absensi/absensi-*.sql.gz").stdout.split()[-1]
     on_host("data", "mariadb -e \"DROP DATABASE IF EXISTS absensi_restore; "
