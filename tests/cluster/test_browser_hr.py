@@ -177,9 +177,9 @@ def test_a_fenced_branch_asks_the_browser_for_its_location(
                                     password, expected_path="/absen", shots=shots)
         expect(denied.locator("#geofence-hint")).to_contain_text("200 m")
         denied.click("#btn-check-in")
-        # Then the page says why, and nothing was recorded
-        expect(denied.locator("#attendance-error")).to_contain_text("Akses lokasi ditolak",
-                                                                   timeout=WAIT_MS)
+        # Then the page says why (nothing was sent without a location)
+        error = denied.locator("#attendance-error")
+        expect(error).to_contain_text("Akses lokasi ditolak", timeout=WAIT_MS)
         shots.take(denied, "location-denied")
 
         # When the same employee allows it, standing 50 m from the office
@@ -199,7 +199,7 @@ def test_a_fenced_branch_asks_the_browser_for_its_location(
         # Then the check-in is accepted with its distance from the fence's centre
         assert answer.value.status == 201, answer.value.text()
         assert 45 <= answer.value.json()["attendance"]["check_in_distance_m"] <= 55
-        expect(allowed.locator("#today-status")).to_have_attribute("data-state", "in",
-                                                                   timeout=WAIT_MS)
+        status = allowed.locator("#today-status")
+        expect(status).to_have_attribute("data-state", "in", timeout=WAIT_MS)
     finally:
         admin_api.request("PATCH", "/api/branches/SBY", {"geofence": None})

@@ -146,8 +146,8 @@ def test_correction_recomputes_audits_and_publishes(make_app, admin_app, employe
     assert employee_app.get("/api/me/attendances").json["data"][0]["corrected"] is True
 
 
-def test_correction_can_reopen_and_an_unchanged_value_changes_nothing(make_app, admin_app,
-                                                                        employee):
+def test_correction_can_reopen_and_an_unchanged_value_changes_nothing(
+        make_app, admin_app, employee):
     employee_app, attendance = checked_in(make_app, employee)
     at(employee_app, "2026-11-20T16:00:00+07:00")
     closed = employee_app.post("/api/attendance/check-out").json["attendance"]
@@ -184,7 +184,8 @@ def test_bad_corrections_are_422_and_change_nothing(make_app, admin_app, employe
     assert len(admin_app.get(f"/api/attendances/{attendance['id']}/audit").json["data"]) == 1
 
 
-@pytest.mark.parametrize("path", ["/api/attendances/999999", "/api/attendances/99999999999999999999"])
+@pytest.mark.parametrize("path", ["/api/attendances/999999",
+                                  "/api/attendances/99999999999999999999"])
 def test_unknown_attendance_is_404(admin_app, path):
     admin_app.patch_json(path, {"reason": "x", "note": "y"}, status=404)
     admin_app.get(path + "/audit", status=404)

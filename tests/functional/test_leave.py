@@ -135,8 +135,8 @@ def test_approval_beyond_the_remaining_cuti_is_409(admin_app, employee_app):
     assert admin_app.post(f"/api/leave/{izin['id']}/approve").json["status"] == "approved"
 
 
-def test_insufficient_balance_when_pending_requests_together_exceed_it(admin_app,
-                                                                        employee_app):
+def test_insufficient_balance_when_pending_requests_together_exceed_it(
+        admin_app, employee_app):
     first = ask(employee_app, "2026-11-02", "2026-11-11")  # 8 days
     second = ask(employee_app, "2026-11-16", "2026-11-23")  # 6 days
     admin_app.post(f"/api/leave/{first['id']}/approve")

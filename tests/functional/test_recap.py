@@ -101,8 +101,8 @@ def test_bali_ends_its_day_an_hour_before_java(make_app, factory, admin_app):
     assert rows["DPS"]["work_days"] == 5
 
 
-def test_a_past_month_counts_to_its_last_day_and_holidays_are_not_work_days(admin_app,
-                                                                             factory):
+def test_a_past_month_counts_to_its_last_day_and_holidays_are_not_work_days(
+        admin_app, factory):
     user = factory.user(name="Lama", branch="SBY")
     created_on(admin_app, user, "2026-01-01T00:00:00+07:00")
     at(admin_app, "2026-12-01T00:30:00+08:00")

@@ -161,4 +161,3 @@ def correct_attendance(dbsession, *, attendance_id, body, actor, node_id, now=No
 
 def _aware(naive):
     return naive.replace(tzinfo=dt.timezone.utc) if naive is not None else None
-

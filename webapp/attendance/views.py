@@ -153,5 +153,5 @@ def attendance_audit(request):
     if attendance is None:
         raise ApiError(404, "not_found", "Absensi tidak ditemukan.")
     zone = attendance.branch.zone
-    return {"data": [audit_json(e, zone) for e in audit.entries(request.dbsession,
-                                                                 attendance.id)]}
+    entries = audit.entries(request.dbsession, attendance.id)
+    return {"data": [audit_json(entry, zone) for entry in entries]}
