@@ -136,9 +136,9 @@ def test_admin_dashboard_shows_another_browsers_check_in_and_out_live(
     expect(phone.locator("#today-status")).to_contain_text("Sudah pulang pukul")
     shots.take(phone, "employee-checked-out")
 
-    # Then the same dashboard row gets its check-out time, live
-    expect(row.locator(".cell-check-out")).to_have_text(checked_out["check_out_at"][11:16],
-                                                        timeout=WAIT_MS)
+    # Then the same dashboard row gets its check-out time (Jakarta: WIB), live
+    expect(row.locator(".cell-check-out")).to_have_text(
+        checked_out["check_out_at"][11:16] + " WIB", timeout=WAIT_MS)
     expect(row).to_have_count(1)
     expect(jkt_out).to_have_text(str(out_before + 1), timeout=WAIT_MS)
     admin_watch.wait_event("attendances", attendance["id"], "attendance.updated")
