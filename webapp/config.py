@@ -25,6 +25,7 @@ def configure(settings=None):
     config.include("webapp.static_assets")  # /static with a cache-busting token
     config.include("webapp.openapi")  # webapp/openapi.yaml, parsed once, for /api/openapi.json
     config.include("webapp.routes")  # every URL
+    config.include("webapp.pages.views")  # the HTML shells of the pages
     config.add_subscriber("webapp.servers.ensure_heartbeat", NewRequest)
     config.scan("webapp", ignore=["webapp.cli", "webapp.wsgi"])
     return config

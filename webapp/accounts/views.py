@@ -9,7 +9,7 @@ from webapp import validation as v
 from webapp.accounts import services
 from webapp.accounts.models import User
 from webapp.accounts.throttle import login_throttle
-from webapp.branches.services import branch_by_code
+from webapp.branches.services import branch_from_query
 from webapp.db import after_commit
 from webapp.errors import OUTAGES, ApiError, invalid
 from webapp.idempotency.services import idempotent_response
@@ -82,11 +82,7 @@ def create_user(request):
 def list_users(request):
     errors = {}
     page, per_page = v.pagination(request.GET, errors)
-    branch = None
-    if request.GET.get("branch"):
-        branch = branch_by_code(request.dbsession, request.GET["branch"])
-        if branch is None:
-            errors["branch"] = "Kode cabang tidak dikenal."
+    branch = branch_from_query(request.dbsession, request.GET, errors)
     v.raise_if(errors)
     users, total = services.list_users(
         request.dbsession, branch=branch, page=page, per_page=per_page

@@ -6,7 +6,7 @@ from webapp.attendance.export import csv_response
 from webapp.attendance.models import Attendance, STATUSES
 from webapp.attendance.serializers import attendance_json, audit_json
 from webapp.branches.geofence import parse_location
-from webapp.branches.services import all_branches, branch_by_code
+from webapp.branches.services import all_branches, branch_from_query
 from webapp.errors import ApiError
 from webapp.idempotency.services import idempotent_response
 
@@ -54,20 +54,10 @@ def my_attendances(request):
     return _page(request, query, errors, page, per_page)
 
 
-def _branch_filter(request, errors):
-    code = request.GET.get("branch")
-    if not code:
-        return None
-    branch = branch_by_code(request.dbsession, code)
-    if branch is None:
-        errors["branch"] = "Kode cabang tidak dikenal."
-    return branch
-
-
 @view_config(route_name="api.today", request_method="GET", renderer="json", permission="admin")
 def today(request):
     errors = {}
-    branch = _branch_filter(request, errors)
+    branch = branch_from_query(request.dbsession, request.GET, errors)
     v.raise_if(errors)
     branches = [branch] if branch else all_branches(request.dbsession)
     rows, summary, absent = services.today(request.dbsession, branches, now=request.now)
@@ -82,7 +72,7 @@ def history_filters(request):
     filters = {
         "date_from": v.iso_date(params.get("from"), "from", errors),
         "date_to": v.iso_date(params.get("to"), "to", errors),
-        "branch": _branch_filter(request, errors),
+        "branch": branch_from_query(request.dbsession, request.GET, errors),
         "user_id": (v.positive_int(params["user_id"], "user_id", errors)
                     if params.get("user_id") else None),
         "status": params.get("status") or None,

@@ -19,6 +19,18 @@ def branch_by_code(dbsession, code):
     return dbsession.scalar(select(Branch).where(Branch.code == code.strip().upper()))
 
 
+def branch_from_query(dbsession, params, errors):
+    """The branch a list is filtered by (``?branch=CODE``), None for all; an unknown code
+    is an error on the ``branch`` field."""
+    code = params.get("branch")
+    if not code:
+        return None
+    branch = branch_by_code(dbsession, code)
+    if branch is None:
+        errors["branch"] = "Kode cabang tidak dikenal."
+    return branch
+
+
 def branch_json(branch):
     return {
         "code": branch.code,

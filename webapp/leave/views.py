@@ -2,7 +2,7 @@ from pyramid.view import view_config
 
 from webapp import validation as v
 from webapp.attendance.services import paginate
-from webapp.branches.services import branch_by_code
+from webapp.branches.services import branch_from_query
 from webapp.errors import ApiError
 from webapp.idempotency.services import idempotent_response
 from webapp.leave import services
@@ -30,11 +30,7 @@ def list_leave(request):
     errors = {}
     page, per_page = v.pagination(request.GET, errors)
     status, user_id = services.parse_filters(request.GET, errors)
-    branch = None
-    if request.GET.get("branch"):
-        branch = branch_by_code(request.dbsession, request.GET["branch"])
-        if branch is None:
-            errors["branch"] = "Kode cabang tidak dikenal."
+    branch = branch_from_query(request.dbsession, request.GET, errors)
     v.raise_if(errors)
     if not request.user.is_admin:
         user_id, branch = request.user.id, None

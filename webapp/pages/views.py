@@ -37,55 +37,29 @@ def login_page(request):
     return page_context(request, "login")
 
 
-@view_config(route_name="employee", renderer="webapp:templates/employee.jinja2",
-             permission="user")
-def employee_page(request):
-    return page_context(request, "employee")
+#: route -> (page key, template) of the shells that need nothing but the page context
+SHELLS = {
+    "employee": ("employee", "employee.jinja2", "user"),
+    "admin": ("dashboard", "admin/dashboard.jinja2", "admin"),
+    "admin.history": ("history", "admin/history.jinja2", "admin"),
+    "admin.users": ("users", "admin/users.jinja2", "admin"),
+    "admin.servers": ("servers", "admin/servers.jinja2", "admin"),
+    "admin.leave": ("leave", "admin/leave.jinja2", "admin"),
+    "admin.holidays": ("holidays", "admin/holidays.jinja2", "admin"),
+    "admin.recap": ("recap", "admin/recap.jinja2", "admin"),
+    "admin.branches": ("branches", "admin/branches.jinja2", "admin"),
+}
 
 
-@view_config(route_name="admin", renderer="webapp:templates/admin/dashboard.jinja2",
-             permission="admin")
-def dashboard_page(request):
-    return page_context(request, "dashboard")
+def shell_view(page):
+    def view(request):
+        return page_context(request, page)
+
+    view.__name__ = f"{page}_page"
+    return view
 
 
-@view_config(route_name="admin.history", renderer="webapp:templates/admin/history.jinja2",
-             permission="admin")
-def history_page(request):
-    return page_context(request, "history")
-
-
-@view_config(route_name="admin.users", renderer="webapp:templates/admin/users.jinja2",
-             permission="admin")
-def users_page(request):
-    return page_context(request, "users")
-
-
-@view_config(route_name="admin.servers", renderer="webapp:templates/admin/servers.jinja2",
-             permission="admin")
-def servers_page(request):
-    return page_context(request, "servers")
-
-
-@view_config(route_name="admin.leave", renderer="webapp:templates/admin/leave.jinja2",
-             permission="admin")
-def leave_page(request):
-    return page_context(request, "leave")
-
-
-@view_config(route_name="admin.holidays", renderer="webapp:templates/admin/holidays.jinja2",
-             permission="admin")
-def holidays_page(request):
-    return page_context(request, "holidays")
-
-
-@view_config(route_name="admin.recap", renderer="webapp:templates/admin/recap.jinja2",
-             permission="admin")
-def recap_page(request):
-    return page_context(request, "recap")
-
-
-@view_config(route_name="admin.branches", renderer="webapp:templates/admin/branches.jinja2",
-             permission="admin")
-def branches_page(request):
-    return page_context(request, "branches")
+def includeme(config):
+    for route, (page, template, permission) in SHELLS.items():
+        config.add_view(shell_view(page), route_name=route, permission=permission,
+                        renderer=f"webapp:templates/{template}")

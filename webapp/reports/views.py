@@ -6,7 +6,7 @@ from pyramid.view import view_config
 
 from webapp import validation as v
 from webapp.attendance.export import _safe
-from webapp.branches.services import all_branches, branch_by_code
+from webapp.branches.services import all_branches, branch_from_query
 from webapp.reports.recap import monthly_recap, parse_month
 
 CSV_COLUMNS = [
@@ -27,10 +27,8 @@ def _recap(request):
     default = request.now.astimezone(branches[0].zone) if branches else request.now
     year_month = parse_month(request.GET.get("month"), errors,
                              default=(default.year, default.month))
-    if request.GET.get("branch"):
-        branch = branch_by_code(request.dbsession, request.GET["branch"])
-        if branch is None:
-            errors["branch"] = "Kode cabang tidak dikenal."
+    branch = branch_from_query(request.dbsession, request.GET, errors)
+    if branch is not None:
         branches = [branch]
     v.raise_if(errors)
     year, month = year_month
