@@ -43,12 +43,12 @@ def make_engine(settings):
 
 
 def keep_private(path):
-    """Create the SQLite file (and its directory) readable by its owner only: it holds
-    password hashes. SQLite gives its -wal and -shm files the database file's mode."""
-    if not path or path == ":memory:":
+    """Create the SQLite file readable by its owner only: it holds password hashes. SQLite
+    gives its -wal and -shm files the database file's mode. (A missing directory is left
+    for SQLite to report: it is a configuration error, not ours to paper over.)"""
+    database = Path(path) if path and path != ":memory:" else None
+    if database is None or not database.parent.is_dir():
         return
-    database = Path(path)
-    database.parent.mkdir(parents=True, exist_ok=True)
     os.close(os.open(database, os.O_RDWR | os.O_CREAT, 0o600))
     for file in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
         if file.exists() and file.stat().st_mode & 0o077:

@@ -12,6 +12,7 @@ def mode(path):
 
 
 def test_the_sqlite_database_and_its_wal_are_private(tmp_path):
+    (tmp_path / "var").mkdir()
     database = tmp_path / "var" / "absensi.sqlite"
     engine = make_engine({"database.url": f"sqlite:///{database}"})
     with engine.begin() as connection:
