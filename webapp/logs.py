@@ -171,17 +171,26 @@ def request_log_tween_factory(handler, registry):
             status = response.status_code
             return response
         finally:
-            duration_ms = round((time.perf_counter() - started) * 1000, 1)
-            user_id = loaded_user_id(request)
-            access_log.info(
-                "%s %s %s %.1f ms user=%s", request.method, request.path, status,
-                duration_ms, user_id if user_id is not None else "-",
-                extra={"method": request.method, "path": request.path, "status": status,
-                       "duration_ms": duration_ms, "user_id": user_id},
-            )
-            REQUEST_ID.reset(token)
+            try:
+                _access_line(request, status, started)
+            finally:
+                REQUEST_ID.reset(token)  # whatever happened: the next request's lines are its own
 
     return request_log_tween
+
+
+def _access_line(request, status, started):
+    duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    user_id = loaded_user_id(request)
+    # the raw path: a path that is not UTF-8 (a 400 for the client) is still logged
+    path = request.environ.get("PATH_INFO", "").encode("latin-1", "replace").decode(
+        "utf-8", "replace")
+    access_log.info(
+        "%s %s %s %.1f ms user=%s", request.method, path, status,
+        duration_ms, user_id if user_id is not None else "-",
+        extra={"method": request.method, "path": path, "status": status,
+               "duration_ms": duration_ms, "user_id": user_id},
+    )
 
 
 def includeme(config):

@@ -39,6 +39,10 @@ def test_a_path_that_is_not_utf8_is_a_400(app):
     request.environ["PATH_INFO"] = b"/api/users/\xff".decode("latin-1")
     response = request.get_response(app.app)
     assert response.status_int == 400 and response.json["error"] == "invalid_encoding"
+    # and the request's id does not stick to what this thread logs next
+    from webapp import logs
+
+    assert logs.REQUEST_ID.get() is None
 
 
 @pytest.mark.parametrize("user_id", ["1" * 30, "9223372036854775808", "١٥", "１５", "15.0", "-1"])
