@@ -119,7 +119,7 @@ destroy() {
         echo "lab: some mounts under $hosts_dir are still busy" >&2
         exit 1
     fi
-    rm -rf "$hosts_dir" "$lab/bin"
+    rm -rf "$hosts_dir" "$lab/bin" "$lab/lab.env"
     echo "lab: destroyed"
 }
 
