@@ -86,12 +86,8 @@ def _new_build(tmp_path, version):
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, source / name)
     setup = source / "setup.cfg"
+    # the heartbeat reports the package's metadata version
     setup.write_text(re.sub(r"(?m)^version = .*$", f"version = {version}", setup.read_text()))
-    # The heartbeat reports webapp.servers.heartbeats.VERSION; while that is a literal
-    # rather than the package's metadata, the build carries it too.
-    heartbeats = source / "webapp" / "servers" / "heartbeats.py"
-    heartbeats.write_text(re.sub(r'(?m)^VERSION = "[^"]*"$', f'VERSION = "{version}"',
-                                 heartbeats.read_text()))
     return source
 
 

@@ -10,6 +10,7 @@ beats, so recycling one worker never looks like the node going down. :func:`live
 reads one hash (no keyspace SCAN), dropping expired records on the way.
 """
 import datetime as dt
+import importlib.metadata
 import json
 import logging
 import os
@@ -35,7 +36,15 @@ end
 return redis.call('HVALS', KEYS[1])
 """
 
-VERSION = "0.1.0"
+def _installed_version():
+    try:
+        return importlib.metadata.version("absensi")
+    except importlib.metadata.PackageNotFoundError:  # running from a bare source tree
+        return "unknown"
+
+
+#: the release this process runs (the package's own metadata, so a deploy shows its version)
+VERSION = _installed_version()
 
 
 def utc_now_iso():
