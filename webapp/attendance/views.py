@@ -16,7 +16,7 @@ def _attendance_change(request, change, success_status):
     v.reject_unknown(body, ("note", "location"))
     note = v.check_note(body.get("note"))
     location = parse_location(body.get("location"))
-    node_id = request.registry.settings["app.node_id"]
+    node_id = request.node_id
 
     def action():
         attendance = change(request.dbsession, user=request.user, node_id=node_id, note=note,
@@ -101,17 +101,13 @@ def export(request):
 
 # -- admin corrections and the audit trail ---------------------------------------------
 
-def _node_id(request):
-    return request.registry.settings["app.node_id"]
-
-
 @view_config(route_name="api.attendances", request_method="POST", permission="admin")
 def create_attendance(request):
     body = v.json_object(request)
 
     def action():
         attendance = corrections.create_attendance(
-            request.dbsession, body=body, actor=request.user, node_id=_node_id(request),
+            request.dbsession, body=body, actor=request.user, node_id=request.node_id,
             now=request.now)
         return 201, {"attendance": attendance_json(attendance)}
 
@@ -132,7 +128,7 @@ def correct_attendance(request):
     body = v.json_object(request)
     attendance = corrections.correct_attendance(
         request.dbsession, attendance_id=attendance_id, body=body, actor=request.user,
-        node_id=_node_id(request), now=request.now)
+        node_id=request.node_id, now=request.now)
     return {"attendance": attendance_json(attendance)}
 
 

@@ -6,7 +6,7 @@ from webapp.errors import json_response
 
 @view_config(route_name="healthz", request_method="GET", renderer="json")
 def healthz(request):
-    return {"status": "ok", "node_id": request.registry.settings["app.node_id"]}
+    return {"status": "ok", "node_id": request.node_id}
 
 
 @view_config(route_name="readyz", request_method="GET")
@@ -27,7 +27,7 @@ def readyz(request):
     failed = sorted(name for name, result in checks.items() if result != "ok")
     body = {
         "status": "ok" if not failed else "unavailable",
-        "node_id": request.registry.settings["app.node_id"],
+        "node_id": request.node_id,
         "checks": checks,
     }
     if failed:

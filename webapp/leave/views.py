@@ -8,17 +8,13 @@ from webapp.idempotency.services import idempotent_response
 from webapp.leave import services
 
 
-def _node_id(request):
-    return request.registry.settings["app.node_id"]
-
-
 @view_config(route_name="api.leave", request_method="POST", permission="user")
 def request_leave(request):
     body = v.json_object(request)
 
     def action():
         leave = services.create_leave(request.dbsession, user=request.user, body=body,
-                                      node_id=_node_id(request), now=request.now)
+                                      node_id=request.node_id, now=request.now)
         return 201, services.leave_json(leave)
 
     return idempotent_response(request, action)
@@ -54,7 +50,7 @@ def _decision(request, approve):
     v.reject_unknown(body, ("note",))
     note = v.check_note(body.get("note"))
     leave = services.decide(request.dbsession, leave_id=leave_id, approve=approve,
-                            actor=request.user, note=note, node_id=_node_id(request),
+                            actor=request.user, note=note, node_id=request.node_id,
                             now=request.now)
     return services.leave_json(leave)
 
@@ -75,7 +71,7 @@ def reject(request):
              permission="user")
 def cancel(request):
     leave = services.cancel(request.dbsession, leave_id=_leave_id(request), user=request.user,
-                            node_id=_node_id(request))
+                            node_id=request.node_id)
     return services.leave_json(leave)
 
 

@@ -13,7 +13,7 @@ def page_context(request, page):
         # visitors who are not logged in get no token, hence no session (bots included);
         # the login call is CSRF-exempt and answers with the new session's token
         "csrf_token": get_csrf_token(request) if request.user else "",
-        "node_id": request.registry.settings["app.node_id"],
+        "node_id": request.node_id,
         "branches": [branch_json(b) for b in all_branches(request.dbsession)],
         "page": page,
     }

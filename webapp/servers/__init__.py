@@ -4,8 +4,14 @@ import atexit
 from webapp.servers.heartbeats import HeartbeatThread
 
 
+def node_id(request):
+    """This web node's id (``APP_NODE_ID``): recorded on every write, sent as X-Node-Id."""
+    return request.registry.settings["app.node_id"]
+
+
 def includeme(config):
     settings = config.get_settings()
+    config.add_request_method(node_id, "node_id", reify=True)
     if settings.get("heartbeat.enabled", "true") != "true":
         return
     thread = HeartbeatThread(
