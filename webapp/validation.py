@@ -164,8 +164,9 @@ def number_in_range(raw, field, errors, low, high):
 
 
 def required_text(raw, field, errors, max_length=MAX_NOTE_LENGTH):
-    """A non-blank string of at most ``max_length`` characters, stripped."""
-    if not isinstance(raw, str) or not raw.strip():
+    """A string of at most ``max_length`` characters with something readable in it (not only
+    blanks or control characters), stripped."""
+    if not isinstance(raw, str) or not any(c.isprintable() and not c.isspace() for c in raw):
         errors[field] = "Wajib diisi."
     elif len(raw.strip()) > max_length:
         errors[field] = f"Paling banyak {max_length} karakter."
