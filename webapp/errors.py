@@ -106,8 +106,15 @@ def api_error_view(exc, request):
 @exception_view_config(UnicodeDecodeError)
 def undecodable_input_view(exc, request):
     # a path or query string whose percent-encoding is not UTF-8 (``?page=%ff``)
-    return error_response(ApiError(400, "invalid_encoding",
-                                   "Alamat atau parameter bukan UTF-8 yang valid."))
+    return error_response(encoding_error())
+
+
+def encoding_error():
+    return ApiError(400, "invalid_encoding", "Alamat atau parameter bukan UTF-8 yang valid.")
+
+
+def internal_error():
+    return ApiError(500, "internal_error", "Terjadi kesalahan pada server.")
 
 
 def outage_view(exc, request):
@@ -158,7 +165,7 @@ def unexpected_error_view(exc, request):
     if not _is_api(request):
         return error_page(request, 500, "Terjadi kesalahan",
                           "Maaf, terjadi kesalahan pada server. Coba lagi.", with_user=False)
-    return error_response(ApiError(500, "internal_error", "Terjadi kesalahan pada server."))
+    return error_response(internal_error())
 
 
 def allowed_methods(request):

@@ -7,7 +7,9 @@ the WSGI server would send its own HTML 500 without ``X-Node-Id``.
 import json
 import logging
 
-from webapp.errors import OUTAGES, OUTAGE_RETRY_AFTER_SECONDS
+from http import HTTPStatus
+
+from webapp.errors import OUTAGES, encoding_error, internal_error, outage_error
 
 log = logging.getLogger(__name__)
 
@@ -25,26 +27,25 @@ class SafetyNet:
         try:
             return self.app(environ, start_response)
         except Exception as exc:  # noqa: BLE001 - the last line of defence
-            status, code, message, headers = _answer_for(exc)
-            log.log(logging.ERROR if status.startswith("500") else logging.WARNING,
+            error = _error_for(exc)
+            log.log(logging.ERROR if error.status == 500 else logging.WARNING,
                     "request failed outside the exception views: %s %r: %s",
                     environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), type(exc).__name__,
-                    exc_info=status.startswith("500"))
-            body = json.dumps({"error": code, "message": message}).encode()
-            start_response(status, [
+                    exc_info=error.status == 500)
+            body = json.dumps(error.body(), ensure_ascii=False).encode()
+            start_response(f"{error.status} {HTTPStatus(error.status).phrase}", [
                 ("Content-Type", "application/json; charset=utf-8"),
                 ("Content-Length", str(len(body))), ("X-Node-Id", self.node_id),
-                ("Cache-Control", "no-store"), *headers,
+                ("Cache-Control", "no-store"),
+                *((name, str(value)) for name, value in error.headers.items()),
             ])  # Pyramid calls start_response only once it has its answer: none sent yet
             return [body]
 
 
-def _answer_for(exc):
+def _error_for(exc):
+    """The same errors the exception views answer with (webapp.errors)."""
     if isinstance(exc, OUTAGES):
-        return ("503 Service Unavailable", "service_unavailable",
-                "Layanan sedang tidak tersedia sebentar. Coba lagi.",
-                [("Retry-After", str(OUTAGE_RETRY_AFTER_SECONDS))])
+        return outage_error()
     if isinstance(exc, UnicodeDecodeError):  # a path or query WebOb cannot decode
-        return ("400 Bad Request", "invalid_encoding",
-                "Alamat atau parameter bukan UTF-8 yang valid.", [])
-    return "500 Internal Server Error", "internal_error", "Terjadi kesalahan pada server.", []
+        return encoding_error()
+    return internal_error()
