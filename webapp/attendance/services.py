@@ -7,10 +7,9 @@ appends its audit entry and its outbox event in the same transaction.
 """
 import datetime as dt
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from webapp.accounts.models import User
 from webapp.attendance import audit
 from webapp.attendance.events import (ATTENDANCE_CREATED, ATTENDANCE_UPDATED,
                                       record_attendance_event)
@@ -20,7 +19,6 @@ from webapp.branches.geofence import check_location
 from webapp.branches.services import all_branches
 from webapp.clock import utcnow
 from webapp.errors import ApiError
-from webapp.leave.services import approved_leave_on
 
 
 def status_for(branch, local_instant):
@@ -191,63 +189,3 @@ def paginate(dbsession, query, *, page, per_page, order_by):
 
 
 NEWEST_FIRST = (Attendance.work_date.desc(), Attendance.check_in_at.desc(), Attendance.id.desc())
-
-
-def today_condition(branches, now=None):
-    """Each branch's own local today (Bali runs an hour ahead of Java)."""
-    now = now or utcnow()
-    return or_(*(
-        and_(Attendance.branch_id == b.id, Attendance.work_date == b.local_date(now))
-        for b in branches
-    ))
-
-
-def today(dbsession, branches, now=None):
-    """Today's attendances of ``branches``, their ``Summary`` and the ``absent_users``."""
-    rows = dbsession.scalars(
-        select(Attendance).where(today_condition(branches, now))
-        .order_by(Attendance.check_in_at.desc(), Attendance.id.desc())
-    ).all()
-    on_leave = approved_leave_on(dbsession, branches, now)
-    absent = absent_users(dbsession, branches, rows, on_leave)
-    return rows, summary(dbsession, branches, rows, on_leave), absent
-
-
-def _active_users(branches):
-    return select(User).where(User.active.is_(True),
-                              User.branch_id.in_([b.id for b in branches]))
-
-
-def absent_users(dbsession, branches, today_rows, on_leave):
-    """Active users without an attendance today, those on approved leave saying which."""
-    present_ids = {a.user_id for a in today_rows}
-    users = dbsession.scalars(_active_users(branches).order_by(User.branch_id, User.name,
-                                                               User.id)).all()
-    return [
-        {"id": u.id, "name": u.name, "branch": u.branch.code, "leave": on_leave.get(u.id)}
-        for u in users if u.id not in present_ids
-    ]
-
-
-def summary(dbsession, branches, today_rows, on_leave):
-    active_users = _active_users(branches).with_only_columns(User.id)
-    employees = dbsession.scalar(select(func.count()).select_from(active_users.subquery()))
-    present_ids = {a.user_id for a in today_rows}
-    active_present = dbsession.scalar(
-        select(func.count()).select_from(
-            active_users.where(User.id.in_(present_ids)).subquery()
-        )
-    ) if present_ids else 0
-    active_on_leave = dbsession.scalar(
-        select(func.count()).select_from(
-            active_users.where(User.id.in_(set(on_leave))).subquery()
-        )
-    ) if on_leave else 0
-    return {
-        "employees": employees,
-        "checked_in": len(today_rows),
-        "late": sum(1 for a in today_rows if a.status == "late"),
-        "checked_out": sum(1 for a in today_rows if a.check_out_at is not None),
-        "not_checked_in": employees - active_present,
-        "on_leave": active_on_leave,
-    }

@@ -1,7 +1,11 @@
+import logging
+
 from pyramid.view import view_config
+from redis.exceptions import RedisError
 
 from webapp import validation as v
 from webapp.attendance import audit, corrections, services
+from webapp.attendance import today as today_board
 from webapp.attendance.export import csv_response
 from webapp.attendance.models import Attendance, STATUSES
 from webapp.attendance.serializers import attendance_json, audit_json
@@ -9,6 +13,9 @@ from webapp.branches.geofence import parse_location
 from webapp.branches.services import all_branches, branch_from_query
 from webapp.errors import ApiError
 from webapp.idempotency.services import idempotent_response
+from webapp.realtime import summaries
+
+log = logging.getLogger(__name__)
 
 
 def _attendance_change(request, change, success_status):
@@ -58,11 +65,36 @@ def my_attendances(request):
 def today(request):
     errors = {}
     branch = branch_from_query(request.dbsession, request.GET, errors)
+    page, per_page = _today_pagination(request.GET, errors)
     v.raise_if(errors)
     branches = [branch] if branch else all_branches(request.dbsession)
-    rows, summary, absent = services.today(request.dbsession, branches, now=request.now)
+    # the versions first: the summary below is then at least as new as what they name
+    versions = summary_versions(request, branches)
+    rows, summary, absent = today_board.board(request.dbsession, branches, page=page,
+                                              per_page=per_page, now=request.now)
     return {"data": [attendance_json(a) for a in rows], "summary": summary,
-            "absent_users": absent}
+            "absent_users": absent, "page": page, "per_page": per_page,
+            "total": summary["checked_in"], "summary_versions": versions}
+
+
+def _today_pagination(params, errors):
+    # larger pages than elsewhere: a board shows a screenful of the day at once
+    page = v.positive_int(params.get("page", "1"), "page", errors)
+    per_page = v.positive_int(params.get("per_page", str(today_board.DEFAULT_PER_PAGE)),
+                              "per_page", errors)
+    if per_page and per_page > today_board.MAX_PER_PAGE:
+        errors["per_page"] = f"Paling banyak {today_board.MAX_PER_PAGE}."
+    return page or 1, per_page or today_board.DEFAULT_PER_PAGE
+
+
+def summary_versions(request, branches):
+    """The live summaries' versions ({code: n}); all 0 while Redis is unreachable, so a
+    page then takes the next pushed summary whatever its version."""
+    try:
+        return summaries.versions(request.redis, branches, request.now)
+    except RedisError:
+        log.warning("summary versions unavailable (Redis)", exc_info=True)
+        return {b.code: 0 for b in branches}
 
 
 def history_filters(request):
