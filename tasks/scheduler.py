@@ -3,7 +3,8 @@
 Jobs: the outbox relay sweep (every ``outbox.sweep_interval_seconds``), the ``servers``
 channel monitor (every 2 s), and each branch's end of day (00:05 branch-local, and once at
 start to catch up), the purges of old idempotency keys and of outbox rows published longer
-ago than ``realtime.history_retention_seconds``. Several schedulers may run: each job run
+ago than ``realtime.history_retention_seconds``, and the refresh of the live today summaries
+(every 30 s, :mod:`webapp.realtime.summaries`). Several schedulers may run: each job run
 first takes a short Redis lock (:mod:`tasks.locks`), so only one of them does the work.
 """
 import datetime as dt
@@ -25,6 +26,7 @@ from tasks.servers import announce_node_changes
 from webapp.branches.models import Branch
 from webapp.clock import utcnow
 from webapp.idempotency.services import purge_older_than
+from webapp.realtime import summaries
 from webapp.servers.heartbeats import HeartbeatThread
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,8 @@ END_OF_DAY_LOCK_MS = 60_000
 IDEMPOTENCY_PURGE_SECONDS = 3600
 IDEMPOTENCY_KEY_DAYS = 7
 OUTBOX_PURGE_SECONDS = 900
+#: how stale a dashboard's counts may get from changes that publish no event
+SUMMARY_REFRESH_SECONDS = 30
 #: a job failing again with the same error within this long logs one line, not a traceback
 REPEATED_ERROR_QUIET_SECONDS = 300
 
@@ -97,6 +101,14 @@ class SchedulerJobs:
         return locks.exclusive(
             self.redis, "purge_outbox", 600_000, purge_published, self.session_factory,
             older_than_seconds=self.retention, now=now)
+
+    def refresh_summaries(self, now=None):
+        """Publish today's branch summaries that differ from the last ones pushed (user
+        created or deactivated: no event; a summary holder that died)."""
+        return locks.exclusive(
+            self.redis, "refresh_summaries", SUMMARY_REFRESH_SECONDS * 750,
+            summaries.refresh_stale, self.session_factory, self.redis,
+            retention_seconds=self.retention, node_id=self.node_id, now=now)
 
     def branches(self):
         with self.session_factory() as session:
@@ -163,6 +175,8 @@ def build_scheduler(jobs):
                       seconds=IDEMPOTENCY_PURGE_SECONDS, id="purge_idempotency_keys")
     scheduler.add_job(_logged("purge_outbox", jobs.purge_outbox), "interval",
                       seconds=OUTBOX_PURGE_SECONDS, id="purge_outbox")
+    scheduler.add_job(_logged("refresh_summaries", jobs.refresh_summaries), "interval",
+                      seconds=SUMMARY_REFRESH_SECONDS, id="refresh_summaries")
     # At start: catch up on days missed while no scheduler ran, then set up the cron jobs
     # (and refresh them hourly for branches added or moved to another timezone).
     scheduler.add_job(_logged("end_of_day:catch_up", jobs.end_of_day), id="end_of_day:catch_up")
