@@ -398,9 +398,10 @@
         component.flash = copy;
       }, 2500);
     },
-    /** Sort newest check-in first (offsets differ per branch, so compare instants). */
+    /** Sort newest check-in first (offsets differ per branch, so compare instants); the
+     * same second goes by id, newest first, as the server orders its pages. */
     sortByCheckIn(rows) {
-      return rows.slice().sort((a, b) => Date.parse(b.check_in_at) - Date.parse(a.check_in_at));
+      return rows.slice().sort((a, b) => Date.parse(b.check_in_at) - Date.parse(a.check_in_at) || b.id - a.id);
     },
   };
 

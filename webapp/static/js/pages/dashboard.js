@@ -1,12 +1,23 @@
 /*
  * Admin dashboard (/admin): today's Summary per branch (GET
- * /api/attendances/today?branch=CODE for each branch; the total is their sum)
- * and the latest check-ins. Live: the `attendances` channel updates rows,
- * refetches the touched branch's summary and shows a toast.
+ * /api/attendances/today?branch=CODE for each branch; the total is their sum),
+ * who has not checked in, and the latest check-ins.
+ *
+ * Loaded over HTTP once (and again only when the page cannot know it is up to
+ * date: "recovered": false, a reconnect before any offset, the "Perbarui"
+ * button). After that nothing is fetched per event:
+ * - rows come from the `attendances` channel (and a toast each);
+ * - counts come from the `summaries` channel: the server recomputes a branch's
+ *   Summary after each published batch and pushes it with a version; a pushed
+ *   summary replaces the held one only if its version is at least the held
+ *   one's (the HTTP answer carries `summary_versions`), so an older push that
+ *   arrives late never undoes a newer state.
  */
 document.addEventListener("alpine:init", () => {
   const LIMIT = 50;
   const COUNT_KEYS = ["employees", "checked_in", "late", "checked_out", "not_checked_in", "on_leave"];
+  // Both channels confirm their subscription at nearly the same moment: one reload for both.
+  const RELOAD_COALESCE_MS = 50;
 
   // "Bali (Denpasar)" -> "Bali": toasts name the city.
   const city = (code) => Absensi.fmt.branchName(code).replace(/\s*\(.*\)\s*$/, "");
@@ -14,21 +25,23 @@ document.addEventListener("alpine:init", () => {
   Alpine.data("dashboardPage", () => ({
     branches: Absensi.context.branches || [],
     summaries: {},
+    versions: {},
     absent: {},
+    checkedIn: {},
     rows: [],
     flash: {},
     loading: true,
     error: "",
     updatedAt: "",
     seq: 0,
-    branchSeq: {},
-    refreshTimers: {},
+    reloadTimer: null,
     events: new Absensi.EventLog(),
+    pushed: new Absensi.EventLog(),
 
     init() {
-      Absensi.realtime.subscribe("attendances", (att, frame) => this.onEvent(att, frame), {
-        onReload: () => this.load(),
-      });
+      const onReload = () => this.reloadSoon();
+      Absensi.realtime.subscribe("attendances", (att, frame) => this.onEvent(att, frame), { onReload });
+      Absensi.realtime.subscribe("summaries", (data) => this.onSummary(data), { onReload });
       this.load();
     },
 
@@ -44,9 +57,8 @@ document.addEventListener("alpine:init", () => {
 
     /** Everyone not checked in yet, branch by branch; someone checking in leaves at once. */
     get absentUsers() {
-      const present = new Set(this.rows.map((a) => a.user.id));
       return this.branches.reduce((all, b) => all.concat(this.absent[b.code] || []), [])
-        .filter((u) => !present.has(u.id));
+        .filter((u) => !this.checkedIn[u.id]);
     },
 
     count(code, key) {
@@ -60,27 +72,44 @@ document.addEventListener("alpine:init", () => {
       return Math.min(100, Math.round((100 * present) / employees));
     },
 
+    reloadSoon() {
+      if (this.reloadTimer) return;
+      this.reloadTimer = setTimeout(() => {
+        this.reloadTimer = null;
+        this.load();
+      }, RELOAD_COALESCE_MS);
+    },
+
     async load() {
       const seq = ++this.seq;
       const started = Date.now();
       this.loading = true;
       try {
         const results = await Promise.all(
-          this.branches.map((b) => Absensi.api.get(Absensi.url("/api/attendances/today", { branch: b.code }))),
+          this.branches.map((b) =>
+            Absensi.api.get(Absensi.url("/api/attendances/today", { branch: b.code, per_page: LIMIT })),
+          ),
         );
         if (seq !== this.seq) return;
         const summaries = {};
+        const versions = {};
         const absent = {};
         let rows = [];
         results.forEach((res, i) => {
-          summaries[this.branches[i].code] = pickCounts(res.summary);
-          absent[this.branches[i].code] = res.absent_users || [];
+          const code = this.branches[i].code;
+          summaries[code] = pickCounts(res.summary);
+          versions[code] = (res.summary_versions || {})[code] || 0;
+          absent[code] = res.absent_users || [];
           rows = rows.concat(res.data || []);
         });
         this.summaries = summaries;
+        this.versions = versions;
         this.absent = absent;
+        this.checkedIn = {};
         this.rows = Absensi.attendance.sortByCheckIn(rows).slice(0, LIMIT);
+        // What arrived while the requests were in flight may be newer than the answers.
         this.events.since(started).forEach((att) => this.applyRow(att));
+        this.pushed.since(started).forEach((data) => this.applySummary(data));
         this.error = "";
         this.updatedAt = localTime();
       } catch (err) {
@@ -93,6 +122,7 @@ document.addEventListener("alpine:init", () => {
     applyRow(att) {
       // Only today's attendances (branch-local day) belong on this board.
       if (att.work_date !== Absensi.branchToday(att.branch)) return false;
+      if (!this.checkedIn[att.user.id]) this.checkedIn = Object.assign({}, this.checkedIn, { [att.user.id]: true });
       const result = Absensi.attendance.upsert(this.rows, att);
       this.rows = result.inserted ? Absensi.attendance.sortByCheckIn(result.rows).slice(0, LIMIT) : result.rows;
       return true;
@@ -101,7 +131,6 @@ document.addEventListener("alpine:init", () => {
     onEvent(att, frame) {
       this.events.add(att);
       if (this.applyRow(att)) this.highlight(att.id);
-      this.scheduleSummary(att.branch);
       const out = frame.event === "attendance.updated" && att.check_out_at;
       const node = (out ? att.check_out_node : att.check_in_node) || frame.node_id;
       Absensi.toast(
@@ -110,32 +139,23 @@ document.addEventListener("alpine:init", () => {
       );
     },
 
+    onSummary(data) {
+      this.pushed.add(data);
+      this.applySummary(data);
+    },
+
+    /** A pushed Summary of one branch's today; older versions than the held one are ignored. */
+    applySummary(data) {
+      if (!data || !data.summary || !Absensi.branch(data.branch)) return false;
+      if (data.work_date !== Absensi.branchToday(data.branch)) return false;
+      if ((data.version || 0) < (this.versions[data.branch] || 0)) return false;
+      this.versions = Object.assign({}, this.versions, { [data.branch]: data.version || 0 });
+      this.summaries = Object.assign({}, this.summaries, { [data.branch]: pickCounts(data.summary) });
+      return true;
+    },
+
     highlight(id) {
       Absensi.attendance.highlight(this, id);
-    },
-
-    // The server owns the Summary rules, so refetch the branch instead of
-    // guessing. Throttled, not debounced: during a morning rush events never
-    // pause, and the counts must still move (one request per branch per 250 ms).
-    scheduleSummary(code) {
-      if (!Absensi.branch(code) || this.refreshTimers[code]) return;
-      this.refreshTimers[code] = setTimeout(() => {
-        this.refreshTimers[code] = null;
-        this.refreshBranch(code);
-      }, 250);
-    },
-
-    async refreshBranch(code) {
-      const seq = (this.branchSeq[code] = (this.branchSeq[code] || 0) + 1);
-      try {
-        const res = await Absensi.api.get(Absensi.url("/api/attendances/today", { branch: code }));
-        if (seq !== this.branchSeq[code]) return;
-        this.summaries = Object.assign({}, this.summaries, { [code]: pickCounts(res.summary) });
-        this.absent = Object.assign({}, this.absent, { [code]: res.absent_users || [] });
-        (res.data || []).forEach((att) => this.applyRow(att));
-      } catch (err) {
-        // The next event or a manual refresh will try again.
-      }
     },
   }));
 

@@ -1,6 +1,9 @@
 /*
- * Admin history (/admin/riwayat). "Hari Ini": today's list per branch, live
- * from the `attendances` channel. "Riwayat": filtered, paginated history;
+ * Admin history (/admin/riwayat). "Hari Ini": today's attendances (all
+ * branches or one), a page at a time over HTTP, then live: rows from the
+ * `attendances` channel, counts from the `summaries` channel (a pushed
+ * Summary replaces the held one when its version is at least the held one's,
+ * see dashboard.js); no request per event. "Riwayat": filtered, paginated history;
  * a live event updates a row already on the page (e.g. another admin's
  * correction) and otherwise raises the "Baru" badge (a filtered page cannot
  * take new rows safely); clicking it reloads. Rows open the correction dialog
@@ -9,6 +12,10 @@
 document.addEventListener("alpine:init", () => {
   const EMPTY_FILTERS = { from: "", to: "", branch: "", user_id: "", status: "" };
   const MAX_USER_PAGES = 50;
+  const TODAY_PER_PAGE = 50;
+  const TODAY_COUNT_KEYS = ["checked_in", "late", "checked_out"];
+  // Both channels confirm their subscription at nearly the same moment: one reload for both.
+  const RELOAD_COALESCE_MS = 50;
   const ACTIONS = {
     check_in: "Absen masuk", check_out: "Absen pulang", create: "Ditambahkan admin",
     correct: "Dikoreksi admin", auto_close: "Ditandai akhir hari",
@@ -34,11 +41,17 @@ document.addEventListener("alpine:init", () => {
 
     todayRows: [],
     todayBranch: "",
+    todayPage: 1,
+    todayPerPage: TODAY_PER_PAGE,
+    todayCounts: {},
+    todayVersions: {},
     todayLoading: true,
     todayError: "",
     todaySeq: 0,
+    todayReloadTimer: null,
     flash: {},
     events: new Absensi.EventLog(),
+    pushed: new Absensi.EventLog(),
 
     filters: Object.assign({}, EMPTY_FILTERS),
     applied: Object.assign({}, EMPTY_FILTERS),
@@ -64,10 +77,13 @@ document.addEventListener("alpine:init", () => {
       if (location.hash === "#riwayat") this.tab = "history";
       Absensi.realtime.subscribe("attendances", (att) => this.onEvent(att), {
         onReload: ({ initial }) => {
-          this.loadToday();
+          this.reloadTodaySoon();
           // After a gap the filtered history may be stale too: say so, don't yank the page.
           if (!initial && this.loadedOnce) this.newCount += 1;
         },
+      });
+      Absensi.realtime.subscribe("summaries", (data) => this.onSummary(data), {
+        onReload: () => this.reloadTodaySoon(),
       });
       this.loadToday();
       if (this.tab === "history") this.loadHistory();
@@ -88,19 +104,71 @@ document.addEventListener("alpine:init", () => {
     },
 
     // ------------------------------------------------------------ Hari Ini
+    get todayCodes() {
+      return this.todayBranch ? [this.todayBranch] : this.branches.map((b) => b.code);
+    },
+
+    /** checked_in / late / checked_out of the chosen branches, or null before the first load. */
+    todayCount(key) {
+      const codes = this.todayCodes;
+      if (!codes.length || !codes.every((c) => this.todayCounts[c])) return null;
+      return codes.reduce((sum, c) => sum + (this.todayCounts[c][key] || 0), 0);
+    },
+
+    get todayTotal() {
+      return this.todayCount("checked_in") || 0;
+    },
+
+    todayPages() {
+      return Absensi.pageCount(this.todayTotal, this.todayPerPage);
+    },
+
+    todayGoTo(n) {
+      if (n < 1 || n > this.todayPages()) return;
+      this.todayPage = n;
+      this.loadToday();
+    },
+
+    chooseTodayBranch() {
+      this.todayPage = 1;
+      this.loadToday();
+    },
+
+    reloadTodaySoon() {
+      if (this.todayReloadTimer) return;
+      this.todayReloadTimer = setTimeout(() => {
+        this.todayReloadTimer = null;
+        this.loadToday();
+      }, RELOAD_COALESCE_MS);
+    },
+
+    /** The chosen page of today over HTTP, with each chosen branch's counts and versions. */
     async loadToday() {
       const seq = ++this.todaySeq;
       const started = Date.now();
-      const codes = this.todayBranch ? [this.todayBranch] : this.branches.map((b) => b.code);
+      const branch = this.todayBranch;
+      const codes = this.todayCodes;
+      const today = (params) => Absensi.api.get(Absensi.url("/api/attendances/today", params));
       this.todayLoading = true;
       try {
-        const results = await Promise.all(
-          codes.map((code) => Absensi.api.get(Absensi.url("/api/attendances/today", { branch: code }))),
-        );
+        const list = today({ branch, page: this.todayPage, per_page: this.todayPerPage });
+        // All branches: each one's own Summary too, since live counts come per branch.
+        const perBranch = branch ? [] : codes.map((code) => today({ branch: code, per_page: 1 }));
+        const [res, ...each] = await Promise.all([list, ...perBranch]);
         if (seq !== this.todaySeq) return;
-        const rows = results.reduce((all, res) => all.concat(res.data || []), []);
-        this.todayRows = Absensi.attendance.sortByCheckIn(rows);
+        const counts = {};
+        const versions = {};
+        (branch ? [res] : each).forEach((r, i) => {
+          counts[codes[i]] = pickCounts(r.summary);
+          versions[codes[i]] = (r.summary_versions || {})[codes[i]] || 0;
+        });
+        this.todayCounts = Object.assign({}, this.todayCounts, counts);
+        this.todayVersions = Object.assign({}, this.todayVersions, versions);
+        this.todayRows = res.data || [];
+        this.todayPerPage = res.per_page || this.todayPerPage;
+        // What arrived while the requests were in flight may be newer than the answers.
         this.events.since(started).forEach((att) => this.applyToday(att));
+        this.pushed.since(started).forEach((data) => this.applySummary(data));
         this.todayError = "";
       } catch (err) {
         if (seq === this.todaySeq) this.todayError = "Daftar hari ini gagal dimuat: " + err.userMessage;
@@ -109,11 +177,29 @@ document.addEventListener("alpine:init", () => {
       }
     },
 
+    /** Update a row of the page; a new one joins only the first page (newest first). */
     applyToday(att) {
       if (this.todayBranch && att.branch !== this.todayBranch) return false;
       if (att.work_date !== Absensi.branchToday(att.branch)) return false;
-      const result = Absensi.attendance.upsert(this.todayRows, att);
-      this.todayRows = result.inserted ? Absensi.attendance.sortByCheckIn(result.rows) : result.rows;
+      const result = Absensi.attendance.upsert(this.todayRows, att, this.todayPage === 1);
+      this.todayRows = result.inserted
+        ? Absensi.attendance.sortByCheckIn(result.rows).slice(0, this.todayPerPage)
+        : result.rows;
+      return this.todayRows.some((r) => r.id === att.id);
+    },
+
+    onSummary(data) {
+      this.pushed.add(data);
+      this.applySummary(data);
+    },
+
+    /** A pushed Summary of one branch's today; older versions than the held one are ignored. */
+    applySummary(data) {
+      if (!data || !data.summary || !Absensi.branch(data.branch)) return false;
+      if (data.work_date !== Absensi.branchToday(data.branch)) return false;
+      if ((data.version || 0) < (this.todayVersions[data.branch] || 0)) return false;
+      this.todayVersions = Object.assign({}, this.todayVersions, { [data.branch]: data.version || 0 });
+      this.todayCounts = Object.assign({}, this.todayCounts, { [data.branch]: pickCounts(data.summary) });
       return true;
     },
 
@@ -292,4 +378,10 @@ document.addEventListener("alpine:init", () => {
       this.employees = all;
     },
   }));
+
+  function pickCounts(summary) {
+    const out = {};
+    TODAY_COUNT_KEYS.forEach((k) => (out[k] = summary ? summary[k] || 0 : 0));
+    return out;
+  }
 });
