@@ -16,9 +16,14 @@ from tasks.middleware.resources import resources
     max_age=limits.MAX_AGE_MS,
 )
 def publish_outbox_event(event_id):
-    """Publish outbox event *event_id* to Redis and mark it published (idempotent)."""
+    """Drain the outbox to Redis, *event_id* (committed before it was sent) included.
+
+    Its name and argument are those of the one-event-per-message actor it replaced, so
+    messages queued before a deploy still run (each becomes a drain).
+    """
     app = resources(publish_outbox_event.broker)
     outbox.publish_outbox_event(
         app.session_factory, app.redis, event_id,
         int(app.settings["realtime.history_retention_seconds"]),
+        continue_later=lambda: publish_outbox_event.send(0),
     )

@@ -9,14 +9,15 @@ import os
 
 import dramatiq
 import redis
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import (
     AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit,
 )
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from tasks.doorbell import IDLE_WAIT_SECONDS, DoorbellRedisBroker
 from tasks.middleware.dead_letters import DeadLetterLog
+from tasks.middleware.doorbell import WakeConsumersAtShutdown
 from tasks.middleware.heartbeat import WorkerHeartbeat
 from tasks.middleware.resources import AppResources
 from webapp import multiproc
@@ -47,10 +48,11 @@ def make_middleware(settings):
         AppResources(settings),
         WorkerHeartbeat(settings),
         DeadLetterLog(),
+        WakeConsumersAtShutdown(),
     ]
 
 
-def make_redis_client(settings, *, decode_responses=False):
+def make_redis_client(settings, *, decode_responses=False, socket_timeout=SOCKET_TIMEOUT):
     """A client with short timeouts and no client-side retries (callers retry on their own
     schedule: Dramatiq, the relay sweep, the next scheduler run)."""
     pool = redis.ConnectionPool.from_url(
@@ -58,7 +60,7 @@ def make_redis_client(settings, *, decode_responses=False):
         **tls_options(settings),
         decode_responses=decode_responses,
         socket_connect_timeout=SOCKET_CONNECT_TIMEOUT,
-        socket_timeout=SOCKET_TIMEOUT,
+        socket_timeout=socket_timeout,
         retry=Retry(NoBackoff(), 0),
         health_check_interval=30,
     )
@@ -66,8 +68,14 @@ def make_redis_client(settings, *, decode_responses=False):
 
 
 def make_broker(settings):
-    """A RedisBroker on ``redis.url`` with every middleware; does not touch the global broker."""
-    return RedisBroker(client=make_redis_client(settings), middleware=make_middleware(settings))
+    """A RedisBroker on ``redis.url`` with every middleware whose idle consumers block on a
+    doorbell instead of polling (:mod:`tasks.doorbell`); does not touch the global broker.
+
+    The blocking waits get their own connections, with a socket timeout longer than the
+    wait; the short timeouts above stay on every other command."""
+    return DoorbellRedisBroker(
+        client=make_redis_client(settings), middleware=make_middleware(settings),
+        bell_client=make_redis_client(settings, socket_timeout=IDLE_WAIT_SECONDS + 5))
 
 
 def setup(settings=None):

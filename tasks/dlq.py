@@ -2,7 +2,9 @@
 
 Dead letters are informational: the relay sweep republishes every outbox event whose
 row is still unpublished whatever happened to its message. Requeueing sends a fresh copy
-(retry count and age reset, so the age limit does not reject it at once).
+(retry count and age reset, so the age limit does not reject it at once). A publisher
+message whose event went out later (the sweep, or a later batch) is not a loss: the
+sweep job and ``absensi dlq list`` remove it (:func:`discard_published`).
 """
 import datetime as dt
 import json
@@ -10,8 +12,11 @@ import time
 from typing import NamedTuple
 
 from dramatiq import Message
+from sqlalchemy import select
 
+from tasks import outbox
 from tasks.middleware.dead_letters import error_key
+from webapp.events.models import OutboxEvent
 
 _RESET_OPTIONS = ("redis_message_id", "retries", "traceback", "requeue_timestamp", "eta",
                   "absensi_error")
@@ -38,10 +43,13 @@ def _dead_letter_queues(broker):
     return sorted(_text(key) for key in broker.client.scan_iter(match=pattern, count=500))
 
 
-def dead_letters(broker):
-    """Every dead-lettered message of *broker* (a RedisBroker), oldest failure first."""
+def dead_letters(broker, queues=None):
+    """Every dead-lettered message of *broker* (a RedisBroker), oldest failure first;
+    only those of *queues* if given (without looking for the others: no SCAN)."""
     client, found = broker.client, []
-    for xq in _dead_letter_queues(broker):
+    xqs = (_dead_letter_queues(broker) if queues is None
+           else [f"{broker.namespace}:{queue}.XQ" for queue in queues])
+    for xq in xqs:
         queue = xq[len(broker.namespace) + 1:-len(".XQ")]
         entries = client.zrange(xq, 0, -1, withscores=True)
         if not entries:
@@ -103,3 +111,37 @@ def requeue(broker, ids=None):
         client.delete(error_key(dead.redis_message_id))
         requeued.append(dead.message_id)
     return requeued
+
+
+def discard_published(broker, session_factory, queues=(outbox.QUEUE,)):
+    """Remove the publisher's dead letters whose event is published by now (or gone:
+    only published rows are ever purged); return the :class:`DeadLetter` objects removed.
+
+    A publisher message names one event, but its run drains every pending one, so the
+    message failing says nothing once its event has ``published_at``.
+    """
+    letters = [d for d in dead_letters(broker, queues) if d.actor == outbox.PUBLISH_ACTOR]
+    if not letters:
+        return []
+    wanted = {_event_id(d) for d in letters} - {None}
+    with session_factory() as session:
+        pending = set(session.scalars(
+            select(OutboxEvent.id).where(OutboxEvent.id.in_(sorted(wanted)),
+                                         OutboxEvent.published_at.is_(None))))
+    client, removed = broker.client, []
+    for dead in letters:
+        if _event_id(dead) in pending:
+            continue
+        xq = f"{broker.namespace}:{dead.queue}.XQ"
+        if client.zrem(xq, dead.redis_message_id):  # of two concurrent removals, one counts
+            client.hdel(f"{xq}.msgs", dead.redis_message_id)
+            client.delete(error_key(dead.redis_message_id))
+            removed.append(dead)
+    return removed
+
+
+def _event_id(dead):
+    try:
+        return int(dead.args[0])
+    except (IndexError, TypeError, ValueError):
+        return None

@@ -1,16 +1,28 @@
 """Publishing outbox events to Redis: the actor's, the relay sweep's and the CLI's code.
 
-An event is published to each of its channels with :func:`webapp.realtime.streams.publish`,
-which is idempotent per ``(channel, event_id)``; then its row gets ``published_at`` through
-a guarded UPDATE. Publishing the same event twice therefore changes nothing, and a crash
-between the two steps only means it is published again (same offsets) later.
+One actor run drains the outbox (:func:`drain`): it reads up to :data:`BATCH_SIZE` pending
+rows in ``id`` order (one SELECT of plain columns), publishes all their (event, channel)
+entries with one :func:`webapp.realtime.streams.publish_many` script call, marks them with
+one guarded UPDATE, and goes on while batches come back full. Publishing is idempotent per
+``(channel, event_id)``, so publishing an event twice changes nothing, and a crash between
+the script and the UPDATE only means it is published again (same offsets) later. A batch
+in id order is also what keeps a user's events in order.
+
+Only one drainer runs at a time (a Redis lock, :func:`drain`); a run that finds the lock
+taken leaves its event id in a "wanted" set and returns at once, and the holder looks at
+that set before letting go, so an event committed while it drains is never left behind.
+Correctness never depends on the lock (two drainers only duplicate Redis work), and the
+relay sweep still re-enqueues whatever stays unpublished, e.g. after a holder was killed.
 """
 import datetime as dt
 import logging
+import uuid
 from typing import NamedTuple
 
 from dramatiq import Message
-from sqlalchemy import delete, func, select, update
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy import delete, func, or_, select, update
 
 from webapp.clock import utcnow_naive
 from webapp.events.models import OutboxEvent
@@ -19,9 +31,22 @@ from webapp.realtime import channels, streams
 log = logging.getLogger(__name__)
 
 QUEUE = "outbox"
+#: the actor's name since the first release: messages queued by any version still run
 PUBLISH_ACTOR = "publish_outbox_event"
-#: how many older unpublished events of the same user go out first (see publish_outbox_event)
-PREDECESSOR_LIMIT = 50
+#: pending rows per SELECT / script call / UPDATE (~1,000 stream entries, a few ms of Redis)
+BATCH_SIZE = 500
+#: a row that failed this many times is published on its own, outside the batches (a
+#: poison row must not fail its whole batch on every run)
+SUSPECT_ATTEMPTS = 3
+DRAIN_LOCK_KEY = "absensi:outbox:drain:lock"
+#: event ids whose runs found the lock taken; the holder includes them before letting go
+DRAIN_WANTED_KEY = "absensi:outbox:drain:wanted"
+#: renewed before every batch, so a killed holder blocks others for at most this long
+DRAIN_LOCK_MS = 5_000
+DRAIN_WANTED_POP = 1000
+#: batches per run (well within the actor's time limit); a longer backlog continues in
+#: a fresh message (see DrainResult.more)
+MAX_BATCHES_PER_RUN = 60
 #: after the sweep re-enqueues an event it leaves it alone this long, doubling each time
 #: up to the maximum (see redis_claim)
 REQUEUE_LEASE_SECONDS = 10
@@ -41,6 +66,52 @@ local lease = math.min(tonumber(ARGV[1]) * 2 ^ (n - 1), tonumber(ARGV[2]))
 redis.call('SET', KEYS[1], n, 'EX', math.floor(lease))
 return n
 """
+
+# KEYS: lock, wanted set. ARGV: token, lock ms, event id (or '').
+# Taken: {1, wanted ids}. Held by another run: the id joins the wanted set, {0}.
+_DRAIN_ENTER = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {1, redis.call('SPOP', KEYS[2], ARGV[4])}
+end
+-- '0' (no event id: e.g. a requeued old message) still asks for one more pass
+redis.call('SADD', KEYS[2], ARGV[3] ~= '' and ARGV[3] or '0')
+redis.call('PEXPIRE', KEYS[2], 2 * tonumber(ARGV[2]))
+return {0, {}}
+"""
+
+# KEYS: lock, wanted set. ARGV: token, lock ms, how many to pop.
+# Someone asked meanwhile: keep the lock for another pass, {1, wanted ids}. Else the
+# lock is released, {0}; {-1} if it was no longer ours (expired, another run took it).
+_DRAIN_RELEASE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {-1, {}} end
+local wanted = redis.call('SPOP', KEYS[2], ARGV[3])
+if #wanted > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return {1, wanted}
+end
+redis.call('DEL', KEYS[1])
+return {0, {}}
+"""
+
+# KEYS: lock. ARGV: token, lock ms, mode ('renew' or 'drop').
+_DRAIN_KEEP = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[3] == 'drop' then return redis.call('DEL', KEYS[1]) end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+"""
+
+
+class PublishFailed(RuntimeError):
+    """The message's own event could not be published (the actor is retried)."""
+
+
+class DrainResult(NamedTuple):
+    #: ids this run published, in order
+    published: list
+    #: id -> the exception, for rows that failed (counted and logged)
+    failed: dict
+    #: stopped at MAX_BATCHES_PER_RUN with more pending: send another message
+    more: bool = False
 
 
 def enqueuer(broker):
@@ -66,92 +137,254 @@ def channels_for(event):
     return channels.channels_for_attendance_event(event.user_id)
 
 
-class _Pending(NamedTuple):
-    id: int
-    event_type: str
-    user_id: int
-    node_id: str
-    payload: dict
-    created_at: dt.datetime
-    channels: list | None
+_COLUMNS = [OutboxEvent.__table__.c[name] for name in (
+    "id", "event_type", "user_id", "node_id", "payload", "created_at", "channels", "attempts")]
 
 
-def publish_outbox_event(session_factory, redis, event_id, retention_seconds):
-    """Publish outbox event *event_id* unless it already was; return the ids published.
+def publish_outbox_event(session_factory, redis, event_id, retention_seconds, *,
+                         batch_size=BATCH_SIZE, continue_later=None):
+    """What one actor message does: drain the outbox, making sure of *event_id*; return
+    the ids this run published (``[]`` when another run was draining: it covers them).
+    ``continue_later()`` is called when the run stopped with more pending (it sends the
+    next message); without it the rest waits for the next message or the sweep.
 
-    Older unpublished events of the same user go out first, so that a user's events (and
-    their order within ``attendances``) follow ``event_id`` even when a retry or the sweep
-    brings them late. A failure on the event itself raises (the actor is retried); one on
-    an older event is only logged, so a stuck predecessor cannot hold back the rest.
-    No database transaction stays open while Redis is called (on SQLite every
-    transaction holds the write lock).
+    Raises :class:`PublishFailed` (so the message is retried, then dead-lettered) only
+    when *event_id* itself failed; other rows' failures are counted and logged, and their
+    own messages or the relay sweep try them again.
     """
-    with session_factory() as session:
-        event = session.get(OutboxEvent, event_id)
-        if event is None:
-            log.warning("outbox event %s does not exist; nothing to publish", event_id)
-            return []
-        if event.published_at is not None:
-            return []
-        older = session.scalars(
-            select(OutboxEvent)
-            .where(OutboxEvent.user_id == event.user_id, OutboxEvent.published_at.is_(None),
-                   OutboxEvent.id < event.id)
-            .order_by(OutboxEvent.id)
-            .limit(PREDECESSOR_LIMIT)
-        ).all()
-        pending = [_pending(row) for row in [*older, event]]
-    published = []
-    for row in pending:
-        try:
-            if _publish_row(session_factory, redis, row, retention_seconds):
-                published.append(row.id)
-        except Exception:
-            if row.id == event_id:
-                raise
-            # its own message or the sweep retries it
-            log.warning("could not publish older outbox event %s", row.id, exc_info=True)
-    return published
+    result = drain(session_factory, redis, retention_seconds=retention_seconds,
+                   event_id=event_id, batch_size=batch_size)
+    if result is None:
+        return []
+    if result.more and continue_later is not None:
+        continue_later()
+    if event_id in result.failed:
+        error = result.failed[event_id]
+        raise PublishFailed(f"outbox event {event_id} could not be published: "
+                            f"{type(error).__name__}: {error}") from error
+    return result.published
 
 
-def _pending(row):
-    return _Pending(row.id, row.event_type, row.user_id, row.node_id, row.payload,
-                    row.created_at, row.channels)
+def drain(session_factory, redis, *, retention_seconds, event_id=None,
+          batch_size=BATCH_SIZE):
+    """Publish every pending event, batch by batch, while holding the drain lock.
 
-
-def _publish_row(session_factory, redis, event, retention_seconds):
-    """Publish one event and mark its row published; True if this call marked it."""
-    ts = event.created_at.replace(tzinfo=dt.timezone.utc).isoformat()
+    Returns a :class:`DrainResult`, or None if another run holds the lock (*event_id*,
+    committed before this call, then joins the wanted set the holder takes before it lets
+    go). A Redis connection failure counts an attempt for the rows it hit and raises.
+    """
+    token = uuid.uuid4().hex
     try:
-        for channel in channels_for(event):
-            streams.publish(
-                redis, channel, event_id=event.id, event=event.event_type,
-                node_id=event.node_id, ts=ts, data=event.payload,
-                retention_seconds=retention_seconds,
-            )
+        taken, wanted = redis.register_script(_DRAIN_ENTER)(
+            keys=[DRAIN_LOCK_KEY, DRAIN_WANTED_KEY],
+            args=[token, DRAIN_LOCK_MS, "" if event_id is None else int(event_id),
+                  DRAIN_WANTED_POP])
     except Exception:
-        _count_failed_attempt(session_factory, event.id)
+        if event_id is not None:  # the message's attempt failed before reading anything
+            _count_failed_attempts(session_factory, [event_id])
         raise
+    if not int(taken):
+        return None
+    published, failed, batches = [], {}, 0
+    include = _ids(wanted) | ({int(event_id)} if event_id is not None else set())
+    try:
+        while True:
+            while True:
+                batches += 1
+                rows = _read_pending(session_factory, batch_size, include=include,
+                                     skip=failed.keys())
+                done, errors = _publish_rows(session_factory, redis, rows, retention_seconds)
+                published += done
+                failed.update(errors)
+                if len(rows) < batch_size or (errors and not done):
+                    break  # caught up, or nothing goes through: stop until the next run
+                if batches >= MAX_BATCHES_PER_RUN:
+                    _keep(redis, token, "drop")
+                    return DrainResult(published, failed, more=True)
+                if not _keep(redis, token, "renew"):
+                    return DrainResult(published, failed)  # another run holds it now
+            state, wanted = redis.register_script(_DRAIN_RELEASE)(
+                keys=[DRAIN_LOCK_KEY, DRAIN_WANTED_KEY],
+                args=[token, DRAIN_LOCK_MS, DRAIN_WANTED_POP])
+            if int(state) != 1:
+                return DrainResult(published, failed)
+            include = _ids(wanted)
+    except BaseException:
+        try:
+            _keep(redis, token, "drop")  # let the next run start at once
+        except Exception:  # noqa: BLE001 - it expires on its own
+            pass
+        raise
+
+
+def _keep(redis, token, mode):
+    return bool(redis.register_script(_DRAIN_KEEP)(
+        keys=[DRAIN_LOCK_KEY], args=[token, DRAIN_LOCK_MS, mode]))
+
+
+def _ids(values):
+    ids = {int(v) for v in values or ()}
+    ids.discard(0)  # the marker a run without an event id leaves
+    return ids
+
+
+def _read_pending(session_factory, limit, *, include=(), skip=()):
+    """Up to *limit* unpublished rows in id order, as plain rows (no ORM objects): those
+    not yet suspect, plus the *include* ids even if they are; never the *skip* ids."""
+    t = OutboxEvent.__table__
+    wanted = t.c.attempts < SUSPECT_ATTEMPTS
+    if include:
+        wanted = or_(wanted, t.c.id.in_(sorted(include)))
+    query = select(*_COLUMNS).where(t.c.published_at.is_(None), wanted)
+    if skip:
+        query = query.where(t.c.id.not_in(sorted(skip)))
+    with session_factory() as session:
+        return session.execute(query.order_by(t.c.id).limit(limit)).all()
+
+
+def _publications(row):
+    """The row's entries; ValueError (before Redis is called) for an unknown channel."""
+    unknown = [c for c in channels_for(row) if not channels.is_valid(c)]
+    if unknown:
+        raise ValueError(f"unknown channel(s) {unknown!r}")
+    ts = row.created_at.replace(tzinfo=dt.timezone.utc).isoformat()
+    return [streams.Publication(channel, row.id, row.event_type, row.node_id, ts, row.payload)
+            for channel in channels_for(row)]
+
+
+_CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+def _publish_rows(session_factory, redis, rows, retention_seconds):
+    """Publish *rows* (in id order), mark those published, count those failed.
+
+    Consecutive rows go out in one script call; a suspect row (failed before) goes alone,
+    and if a batch call fails for a reason other than the connection, its rows are retried
+    one by one, so that one poison row fails alone. A connection failure fails every row
+    not yet published and raises. Returns ``(published ids, {id: error})``.
+    """
+    done, failed = [], {}
+    segments = _segments(rows, failed)
+    try:
+        for segment in segments:
+            try:
+                streams.publish_many(redis, [p for _, ps in segment for p in ps],
+                                     retention_seconds=retention_seconds)
+                done += [row for row, _ in segment]
+                continue
+            except _CONNECTION_ERRORS:
+                raise
+            except Exception as error:  # noqa: BLE001 - find the row that causes it
+                if len(segment) == 1:
+                    failed[segment[0][0].id] = error
+                    continue
+                log.warning("publishing a batch of %d outbox events failed (%s: %s); "
+                            "publishing them one by one", len(segment),
+                            type(error).__name__, error)
+            for row, publications in segment:
+                try:
+                    streams.publish_many(redis, publications,
+                                         retention_seconds=retention_seconds)
+                    done.append(row)
+                except _CONNECTION_ERRORS:
+                    raise
+                except Exception as error:  # noqa: BLE001
+                    failed[row.id] = error
+    except Exception as error:
+        published = {row.id for row in done}
+        failed.update({row.id: error for segment in segments for row, _ in segment
+                       if row.id not in published and row.id not in failed})
+        raise
+    finally:
+        _mark_published(session_factory, redis, done, retention_seconds)
+        _count_failed_attempts(session_factory, sorted(failed))
+        _log_failures(failed)
+    return [row.id for row in done], failed
+
+
+def _segments(rows, failed):
+    """*rows* as runs of ``(row, publications)`` sharing one script call: a suspect row
+    is a run of its own; a row whose entries cannot even be built goes into *failed*."""
+    segments, alone = [], True
+    for row in rows:
+        try:
+            publications = _publications(row)
+        except Exception as error:  # noqa: BLE001 - a malformed row fails alone
+            failed[row.id] = error
+            continue
+        suspect = row.attempts >= SUSPECT_ATTEMPTS
+        if suspect or alone:
+            segments.append([])
+        segments[-1].append((row, publications))
+        alone = suspect
+    return segments
+
+
+def _log_failures(failed):
+    by_error = {}
+    for event_id in sorted(failed):
+        error = failed[event_id]
+        by_error.setdefault(f"{type(error).__name__}: {error}", []).append(event_id)
+    for error, ids in by_error.items():
+        shown = ", ".join(map(str, ids[:20])) + (f" and {len(ids) - 20} more" if len(ids) > 20
+                                                  else "")
+        log.warning("could not publish outbox event(s) %s: %s", shown, error)
+
+
+def _mark_published(session_factory, redis, rows, retention_seconds):
+    if not rows:
+        return
     with session_factory.begin() as session:
-        return bool(session.execute(
+        session.execute(
             update(OutboxEvent)
-            .where(OutboxEvent.id == event.id, OutboxEvent.published_at.is_(None))
+            .where(OutboxEvent.id.in_([row.id for row in rows]),
+                   OutboxEvent.published_at.is_(None))
             .values(published_at=utcnow_naive(), attempts=OutboxEvent.attempts + 1)
-            .execution_options(synchronize_session=False)
-        ).rowcount)
+            .execution_options(synchronize_session=False))
+    _refresh_summaries(session_factory, redis, rows, retention_seconds)
 
 
-def _count_failed_attempt(session_factory, event_id):
+def _refresh_summaries(session_factory, redis, rows, retention_seconds):
+    """The dashboards' per-branch summaries follow each published batch."""
+    try:
+        from webapp.realtime.summaries import refresh_after_events
+    except ImportError:  # not there yet
+        return
+    try:
+        refresh_after_events(session_factory, redis, rows, retention_seconds=retention_seconds)
+    except Exception:  # noqa: BLE001 - it promises not to raise; the events are out anyway
+        log.exception("refreshing the summaries after a batch failed")
+
+
+def _count_failed_attempts(session_factory, event_ids):
+    if not event_ids:
+        return
     try:
         with session_factory.begin() as session:
             session.execute(
-                update(OutboxEvent).where(OutboxEvent.id == event_id)
+                update(OutboxEvent).where(OutboxEvent.id.in_(list(event_ids)),
+                                          OutboxEvent.published_at.is_(None))
                 .values(attempts=OutboxEvent.attempts + 1)
                 .execution_options(synchronize_session=False)
             )
     except Exception:  # noqa: BLE001 - only a counter; the publish error is what matters
-        log.warning("could not count a failed attempt of outbox event %s", event_id,
+        log.warning("could not count a failed attempt of outbox events %s", list(event_ids),
                     exc_info=True)
+
+
+_STRANDED = """
+local stranded = redis.call('EXISTS', KEYS[1]) == 1 and redis.call('EXISTS', KEYS[2]) == 0
+return {stranded and 1 or 0, redis.call('ZCARD', KEYS[3])}
+"""
+
+
+def stranded_drain(redis, *, dead_letter_queue, namespace="dramatiq"):
+    """``(stranded, dead letters)``: whether runs asked for a drain that no lock holder
+    will do (the holder was killed; its lock expired), and how many messages the
+    publisher's dead-letter queue holds. One script call, for the scheduler."""
+    stranded, dead = redis.register_script(_STRANDED)(
+        keys=[DRAIN_WANTED_KEY, DRAIN_LOCK_KEY, f"{namespace}:{dead_letter_queue}"])
+    return bool(int(stranded)), int(dead)
 
 
 def sweep_unpublished(session_factory, enqueue, *, min_age_seconds, limit=500, claim=None,

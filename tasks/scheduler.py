@@ -18,10 +18,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 
-from tasks import locks
+from tasks import dlq, locks
 from tasks.broker import make_broker, make_redis_client
 from tasks.end_of_day import close_open_attendances
-from tasks.outbox import enqueuer, purge_published, redis_claim, sweep_unpublished
+from tasks.outbox import (
+    QUEUE, enqueuer, purge_published, redis_claim, stranded_drain, sweep_unpublished,
+)
 from tasks.servers import announce_node_changes
 from webapp.branches.models import Branch
 from webapp.clock import utcnow
@@ -47,7 +49,8 @@ REPEATED_ERROR_QUIET_SECONDS = 300
 class SchedulerJobs:
     """The job functions and what they need; tests call the jobs directly."""
 
-    def __init__(self, settings, *, session_factory=None, redis=None, enqueue=None):
+    def __init__(self, settings, *, session_factory=None, redis=None, enqueue=None,
+                 broker=None):
         if session_factory is None:
             from webapp.db import make_engine, make_session_factory
 
@@ -57,18 +60,35 @@ class SchedulerJobs:
         self.session_factory = session_factory
         self.redis = redis if redis is not None else make_redis_client(
             settings, decode_responses=True)
-        self.enqueue = enqueue or enqueuer(make_broker(settings))
+        self.broker = broker or make_broker(settings)
+        self.enqueue = enqueue or enqueuer(self.broker)
         self.sweep_interval = float(settings["outbox.sweep_interval_seconds"])
         self.retention = int(settings["realtime.history_retention_seconds"])
 
     def relay_sweep(self):
-        """Re-enqueue outbox events still unpublished after ``outbox.sweep_min_age_seconds``."""
+        """Re-enqueue outbox events still unpublished after ``outbox.sweep_min_age_seconds``;
+        also restart a drain a killed publisher left behind, and drop dead letters whose
+        events went out since. Returns the ids re-enqueued."""
         return locks.exclusive(
-            self.redis, "relay_sweep", self.sweep_interval * 800, sweep_unpublished,
+            self.redis, "relay_sweep", self.sweep_interval * 800, self._relay_sweep)
+
+    def _relay_sweep(self):
+        enqueued = sweep_unpublished(
             self.session_factory, self.enqueue,
             min_age_seconds=float(self.settings["outbox.sweep_min_age_seconds"]),
             claim=redis_claim(self.redis),
         )
+        # One round trip when all is well (no SCAN): a drain request nobody holds the lock
+        # for, and the publisher's dead-letter count.
+        stranded, dead = stranded_drain(self.redis, dead_letter_queue=f"{QUEUE}.XQ")
+        if stranded and not enqueued:
+            self.enqueue(0)  # a message without an event of its own: a plain drain
+        if dead:
+            removed = dlq.discard_published(self.broker, self.session_factory)
+            if removed:
+                log.info("removed %d dead-lettered publisher message(s) whose events were "
+                         "published since", len(removed))
+        return enqueued
 
     def servers_monitor(self):
         """Announce ``node.up`` / ``node.down`` on the ``servers`` channel."""

@@ -86,14 +86,15 @@ def test_older_unpublished_events_of_the_user_go_out_first(session_factory, redi
     other = add_outbox_event(session_factory, user_id=8)
     newer = add_outbox_event(session_factory, user_id=7, event_type="attendance.updated")
 
-    # When the newer event of user 7 is published first (its message arrived first)
+    # When the newer event of user 7 is handled first (its message arrived first)
     published = outbox.publish_outbox_event(session_factory, redis_client, newer, RETENTION)
 
-    # Then user 7's older event went out before it; user 8's event is left to its own message
-    assert published == [older, newer]
+    # Then the run drained every pending event in event_id order: user 7's older event
+    # went out before the newer one, on both of its channels
+    assert published == [older, other, newer]
     assert [f["event_id"] for f in history(redis_client, "user.7")] == [older, newer]
-    assert [f["event_id"] for f in history(redis_client, "attendances")] == [older, newer]
-    assert row(session_factory, other).published_at is None
+    assert [f["event_id"] for f in history(redis_client, "attendances")] == [older, other, newer]
+    assert row(session_factory, other).published_at is not None
 
 
 def test_publish_failure_raises_counts_the_attempt_and_keeps_the_row(session_factory):
@@ -112,11 +113,12 @@ def test_publish_failure_raises_counts_the_attempt_and_keeps_the_row(session_fac
 def test_sweep_enqueues_stale_unpublished_rows_oldest_first(session_factory, redis_client):
     # Given published, stale and fresh rows
     now = dt.datetime(2026, 11, 20, 12, 0, 0)
+    # (published first: a run publishes every pending event)
+    done = add_outbox_event(session_factory, user_id=8, created_at=now - dt.timedelta(seconds=90))
+    outbox.publish_outbox_event(session_factory, redis_client, done, RETENTION)
     stale_b = add_outbox_event(session_factory, created_at=now - dt.timedelta(seconds=30))
     stale_a = add_outbox_event(session_factory, created_at=now - dt.timedelta(seconds=60))
     add_outbox_event(session_factory, created_at=now - dt.timedelta(seconds=1))  # fresh
-    done = add_outbox_event(session_factory, user_id=8, created_at=now - dt.timedelta(seconds=90))
-    outbox.publish_outbox_event(session_factory, redis_client, done, RETENTION)
     enqueued = []
 
     # When the sweep runs with a 2-second minimum age
@@ -164,15 +166,15 @@ def test_sweep_propagates_enqueue_failure(session_factory):
 def test_status_counts_and_oldest_age(session_factory, redis_client):
     # Given one published and two unpublished events, the oldest 90 s old
     now = dt.datetime(2026, 11, 20, 12, 0, 0)
-    oldest = add_outbox_event(session_factory, created_at=now - dt.timedelta(seconds=90))
-    add_outbox_event(session_factory, created_at=now - dt.timedelta(seconds=10))
     done = add_outbox_event(session_factory, user_id=8, created_at=now - dt.timedelta(seconds=120))
     outbox.publish_outbox_event(session_factory, redis_client, done, RETENTION)
+    oldest = add_outbox_event(session_factory, created_at=now - dt.timedelta(seconds=90))
+    newest = add_outbox_event(session_factory, created_at=now - dt.timedelta(seconds=10))
 
     # Then
     assert outbox.outbox_status(session_factory, now=now) == {
         "unpublished": 2, "oldest_unpublished_id": oldest,
-        "oldest_unpublished_age_seconds": 90.0, "newest_event_id": done,
+        "oldest_unpublished_age_seconds": 90.0, "newest_event_id": newest,
     }
 
 

@@ -14,7 +14,10 @@ without persistence): the recreated stream then says "I have nothing older than 
 first event" instead of silently pretending an old offset was recovered.
 
 Both scripts are atomic, so a publish is never half-done (history without live frame)
-and a read never races a trim. The sync functions serve the publisher actor and the
+and a read never races a trim. :func:`publish_many` publishes a whole batch (the outbox
+publisher's) in one call of the same script; should a command fail half-way through a
+batch (Redis does not roll scripts back), the entries before it stay published, and
+retrying the batch sends only the rest, since each entry is idempotent. The sync functions serve the publisher actor and the
 tests; the ``a``-prefixed ones take a ``redis.asyncio`` client (the gateway) and share
 the same scripts and result handling.
 """
@@ -36,36 +39,49 @@ EPOCH_KEY = "absensi:epoch"
 _MAX_PART = 2**64 - 1
 _OFFSET = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
 
+#: Publishes a batch of entries (a single publish is a batch of one), each exactly as if
+#: alone: KEYS are (stream, dedupe key) per entry; ARGV are the live pub/sub channel, the
+#: retention in ms, the dedupe TTL in s, then (frame head, body) per entry. Returns the
+#: offsets in order. An entry already published (its dedupe key exists) returns its first
+#: offset and sends nothing, so a replayed batch changes nothing.
 _PUBLISH = """
-local offset = redis.call('GET', KEYS[2])
-if offset then return offset end
-local created = redis.call('EXISTS', KEYS[1]) == 0
-offset = redis.call('XADD', KEYS[1], '*', 'body', ARGV[2])
-local ms, seq = string.match(offset, '^(%d+)-(%d+)$')
-local forgotten = nil
-if created then
-  if seq == '0' then
-    forgotten = string.format('%.0f', tonumber(ms) - 1) .. '-18446744073709551615'
-  else
-    forgotten = ms .. '-' .. string.format('%.0f', tonumber(seq) - 1)
-  end
-else
-  local cut = tonumber(ms) - tonumber(ARGV[3])
-  if cut > 0 then
-    local minid = string.format('%.0f', cut) .. '-0'
-    local newest_old = redis.call('XREVRANGE', KEYS[1], '(' .. minid, '-', 'COUNT', 1)
-    if #newest_old > 0 then
-      redis.call('XTRIM', KEYS[1], 'MINID', '=', minid)
-      forgotten = newest_old[1][1]
+local live, retention, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local offsets = {}
+for i = 1, #KEYS / 2 do
+  local stream, dedupe = KEYS[2 * i - 1], KEYS[2 * i]
+  local head, body = ARGV[2 * i + 2], ARGV[2 * i + 3]
+  local offset = redis.call('GET', dedupe)
+  if not offset then
+    local created = redis.call('EXISTS', stream) == 0
+    offset = redis.call('XADD', stream, '*', 'body', body)
+    local ms, seq = string.match(offset, '^(%d+)-(%d+)$')
+    local forgotten = nil
+    if created then
+      if seq == '0' then
+        forgotten = string.format('%.0f', tonumber(ms) - 1) .. '-18446744073709551615'
+      else
+        forgotten = ms .. '-' .. string.format('%.0f', tonumber(seq) - 1)
+      end
+    else
+      local cut = tonumber(ms) - retention
+      if cut > 0 then
+        local minid = string.format('%.0f', cut) .. '-0'
+        local newest_old = redis.call('XREVRANGE', stream, '(' .. minid, '-', 'COUNT', 1)
+        if #newest_old > 0 then
+          redis.call('XTRIM', stream, 'MINID', '=', minid)
+          forgotten = newest_old[1][1]
+        end
+      end
     end
+    if forgotten then
+      redis.call('XSETID', stream, offset, 'MAXDELETEDID', forgotten)
+    end
+    redis.call('PUBLISH', live, head .. offset .. '",' .. string.sub(body, 2))
+    redis.call('SET', dedupe, offset, 'EX', ttl)
   end
+  offsets[i] = offset
 end
-if forgotten then
-  redis.call('XSETID', KEYS[1], offset, 'MAXDELETEDID', forgotten)
-end
-redis.call('PUBLISH', ARGV[5], ARGV[1] .. offset .. '",' .. string.sub(ARGV[2], 2))
-redis.call('SET', KEYS[2], offset, 'EX', ARGV[4])
-return offset
+return offsets
 """
 
 _READ = """
@@ -145,18 +161,31 @@ def _frame(channel, offset, body):
     return f'{_frame_head(channel)}{offset}",{body[1:]}'
 
 
-def _publish_call(channel, *, event_id, event, node_id, ts, data, retention_seconds):
-    if not channel_names.is_valid(channel):
-        raise ValueError(f"unknown channel: {channel!r}")
-    body = json.dumps(
-        {"event_id": event_id, "event": event, "node_id": node_id,
-         "ts": ts.isoformat() if hasattr(ts, "isoformat") else ts, "data": data},
-        separators=(",", ":"),
-    )
+class Publication(NamedTuple):
+    """One event for one channel, as :func:`publish_many` takes it."""
+
+    channel: str
+    event_id: int
+    event: str
+    node_id: str
+    ts: object
+    data: object
+
+
+def _publish_call(publications, retention_seconds):
+    keys, entries = [], []
+    for p in publications:
+        if not channel_names.is_valid(p.channel):
+            raise ValueError(f"unknown channel: {p.channel!r}")
+        body = json.dumps(
+            {"event_id": p.event_id, "event": p.event, "node_id": p.node_id,
+             "ts": p.ts.isoformat() if hasattr(p.ts, "isoformat") else p.ts, "data": p.data},
+            separators=(",", ":"),
+        )
+        keys += [stream_key(p.channel), f"{DEDUPE_PREFIX}{p.channel}:{p.event_id}"]
+        entries += [_frame_head(p.channel), body]
     retention = int(retention_seconds)
-    keys = [stream_key(channel), f"{DEDUPE_PREFIX}{channel}:{event_id}"]
-    args = [_frame_head(channel), body, retention * 1000, retention + DEDUPE_GRACE_SECONDS,
-            LIVE_PUBSUB_CHANNEL]
+    args = [LIVE_PUBSUB_CHANNEL, retention * 1000, retention + DEDUPE_GRACE_SECONDS, *entries]
     return keys, args
 
 
@@ -178,6 +207,21 @@ def _history(channel, since, limit, raw):
                    entries[:limit], len(entries) > limit, int(trimmed_count) > 0)
 
 
+def publish_many(redis, publications, *, retention_seconds):
+    """Append each :class:`Publication` to its channel's history and send it live, in
+    order, in one atomic script call; return their offsets.
+
+    Each one behaves exactly as :func:`publish` would alone (it is the same script):
+    idempotent per ``(channel, event_id)``, trimming on the way. Raises ValueError (before
+    calling Redis) if a channel is unknown.
+    """
+    publications = list(publications)
+    if not publications:
+        return []
+    keys, args = _publish_call(publications, retention_seconds)
+    return [_text(o) for o in redis.register_script(_PUBLISH)(keys=keys, args=args)]
+
+
 def publish(redis, channel, *, event_id, event, node_id, ts, data, retention_seconds):
     """Append one domain event to *channel*'s history and send it live; return its offset.
 
@@ -185,15 +229,17 @@ def publish(redis, channel, *, event_id, event, node_id, ts, data, retention_sec
     actor) changes nothing and returns the first offset. Entries older than
     *retention_seconds* are trimmed on the way.
     """
-    keys, args = _publish_call(channel, event_id=event_id, event=event, node_id=node_id,
-                               ts=ts, data=data, retention_seconds=retention_seconds)
-    return _text(redis.register_script(_PUBLISH)(keys=keys, args=args))
+    [offset] = publish_many(redis, [Publication(channel, event_id, event, node_id, ts, data)],
+                            retention_seconds=retention_seconds)
+    return offset
 
 
-async def apublish(redis, channel, **kwargs):
+async def apublish(redis, channel, *, event_id, event, node_id, ts, data, retention_seconds):
     """:func:`publish` for a ``redis.asyncio`` client."""
-    keys, args = _publish_call(channel, **kwargs)
-    return _text(await redis.register_script(_PUBLISH)(keys=keys, args=args))
+    keys, args = _publish_call([Publication(channel, event_id, event, node_id, ts, data)],
+                               retention_seconds)
+    [offset] = await redis.register_script(_PUBLISH)(keys=keys, args=args)
+    return _text(offset)
 
 
 def read_history(redis, channel, since, limit=DEFAULT_READ_LIMIT):

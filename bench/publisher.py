@@ -1,0 +1,144 @@
+"""The publisher alone: N unpublished outbox events handed off as web nodes do after
+commit, then the time until every row has ``published_at`` (events/s), and the CPU the
+worker, Redis and MariaDB spent per event."""
+import datetime as dt
+import threading
+import time
+
+from cluster.topology import WORKER_PROCESSES
+from bench import cpu
+from bench.report import Row
+
+PUBLISHER_EVENTS_PER_SECOND = 3000
+#: web nodes handing off at once (the cluster has four)
+HAND_OFF_THREADS = 4
+DRAIN_TIMEOUT_SECONDS = 120
+
+
+def _attendance(attendance_id, user_id, branch, now, index):
+    """An ``attendance.created`` payload as the check-in service writes it."""
+    check_in = (now - dt.timedelta(seconds=index % 3600)).isoformat()
+    return {"id": attendance_id, "user": {"id": user_id, "name": f"Pegawai {user_id:05d}"},
+            "branch": branch, "work_date": now.date().isoformat(), "check_in_at": check_in,
+            "check_out_at": None, "status": "late" if index % 7 == 0 else "present",
+            "check_in_node": f"app-node-{index % 4 + 1}", "check_out_node": None,
+            "duration_minutes": None, "note": None}
+
+
+def insert_events(stack, user_ids, events):
+    """*events* unpublished ``attendance.created`` rows (two channels each) over *user_ids*,
+    in one transaction; returns their ids in order."""
+    from sqlalchemy import insert, select
+
+    from webapp.events.models import OutboxEvent
+    from webapp.realtime import channels
+
+    now = dt.datetime.now(dt.timezone.utc)
+    naive = now.replace(tzinfo=None, microsecond=0)
+    branches = ("JKT", "BDG", "SBY", "DPS")
+    base = 700_000_000
+    rows = []
+    for i in range(events):
+        user_id = user_ids[i % len(user_ids)]
+        rows.append({
+            "event_type": "attendance.created", "aggregate_id": base + i, "user_id": user_id,
+            "node_id": f"app-node-{i % 4 + 1}", "created_at": naive, "attempts": 0,
+            "channels": channels.channels_for_attendance_event(user_id),
+            "payload": _attendance(base + i, user_id, branches[user_id % 4], now, i),
+        })
+    table = OutboxEvent.__table__
+    with stack.session_factory.begin() as session:
+        session.execute(insert(table), rows)
+        return list(session.scalars(
+            select(table.c.id).where(table.c.aggregate_id.between(base, base + events - 1))
+            .order_by(table.c.id)))
+
+
+def _hand_off(stack, ids):
+    """Each id handed to the publisher queue by one of HAND_OFF_THREADS "web nodes", each
+    with its own broker, exactly as ``webapp.events.services`` does after each commit."""
+    from tasks.broker import make_broker
+    from tasks.outbox import enqueuer
+
+    brokers = [make_broker(stack.settings) for _ in range(HAND_OFF_THREADS)]
+    errors = []
+
+    def node(n):
+        enqueue = enqueuer(brokers[n])
+        try:
+            for event_id in ids[n::HAND_OFF_THREADS]:
+                enqueue(event_id)
+        except Exception as error:  # noqa: BLE001 - reported in the row
+            errors.append(error)
+
+    threads = [threading.Thread(target=node, args=(n,)) for n in range(HAND_OFF_THREADS)]
+    for thread in threads:
+        thread.start()
+    return threads, brokers, errors
+
+
+def _published_count(stack, lo, hi):
+    from sqlalchemy import func, select
+
+    from webapp.events.models import OutboxEvent
+
+    with stack.session_factory() as session:
+        return session.scalar(
+            select(func.count()).select_from(OutboxEvent)
+            .where(OutboxEvent.id.between(lo, hi), OutboxEvent.published_at.is_not(None)))
+
+
+def publisher(stack, user_ids, *, events=5000, log=print):
+    """Insert *events* unpublished events, hand them off, wait until all are published."""
+    ids = insert_events(stack, user_ids, events)
+    lo, hi = ids[0], ids[-1]
+    log(f"  publisher: {len(ids)} unpublished events inserted")
+    before = cpu.snapshot()
+    began = time.monotonic()
+    threads, brokers, errors = _hand_off(stack, ids)
+    samples, done, deadline, handed = [], 0, began + DRAIN_TIMEOUT_SECONDS, None
+    while done < len(ids) and time.monotonic() < deadline:
+        time.sleep(0.02)
+        if handed is None and not any(t.is_alive() for t in threads):
+            handed = time.monotonic() - began
+        now_done = _published_count(stack, lo, hi)
+        elapsed = (time.monotonic() - began) * 1000
+        samples += [elapsed] * (now_done - done)
+        done = now_done
+    spent = cpu.usage(before, cpu.snapshot())
+    for thread in threads:
+        thread.join(timeout=30)
+    handed = handed if handed is not None else time.monotonic() - began
+    for broker in brokers:
+        broker.close()
+    drained = samples[-1] if done == len(ids) else None
+    rate = len(ids) / (drained / 1000) if drained else None
+    row = Row(f"Publisher alone: {events} outbox events handed off -> published", events,
+              f"{stack.workers}×{WORKER_PROCESSES}×4 thr", samples,
+              errors=len(ids) - done + len(errors),
+              target=f"≥ {PUBLISHER_EVENTS_PER_SECOND} ev/s")
+    row.max = drained
+    row.throughput = f"{rate:.0f} ev/s" if rate else "-"
+    row.passed = rate is not None and rate >= PUBLISHER_EVENTS_PER_SECOND and not errors
+    roles = spent["roles"]
+    publishing = sum(roles.get(r, 0.0) for r in ("Dramatiq worker", "Redis", "MariaDB"))
+    row.notes.append(
+        f"percentiles = time from the first hand-off until that share of the events had "
+        f"`published_at` (polled every 20 ms); each event goes to 2 channels (`attendances`, "
+        f"`user.{{id}}`) over {len(set(user_ids))} users; {HAND_OFF_THREADS} threads hand "
+        f"them off as web nodes do after commit (one message per commit), done after "
+        f"{handed * 1000:.0f} ms; last event published after "
+        f"{drained / 1000 if drained else float('nan'):.2f} s")
+    row.notes.append(
+        f"CPU per event: worker {1000 * roles.get('Dramatiq worker', 0) / events:.2f} ms, "
+        f"Redis {1000 * roles.get('Redis', 0) / events:.2f} ms, MariaDB "
+        f"{1000 * roles.get('MariaDB', 0) / events:.2f} ms = "
+        f"{1000 * publishing / events:.2f} ms for the publishing path; the whole machine "
+        f"{1000 * spent['busy'] / events:.2f} ms (hand-off and polling included)")
+    row.notes.append(cpu.describe(spent).replace("in the round", "while draining"))
+    if errors:
+        row.notes.append(f"hand-off errors: {errors[:3]}")
+    log(f"  publisher: {done}/{len(ids)} published in "
+        f"{drained / 1000 if drained else float('nan'):.2f} s ({row.throughput}); "
+        f"{row.notes[1]}")
+    return row
