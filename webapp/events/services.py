@@ -1,8 +1,9 @@
 """The transactional outbox: domain events written with the change, enqueued after commit.
 
 :func:`record_event` adds the row in the caller's transaction. :func:`install` hooks the
-session factory so that, once (and only once) the transaction really commits, each new
-event id is handed to the publisher queue. If that hand-off fails (Redis or the broker
+session factory so that, once (and only once) the transaction really commits, the
+publisher queue gets one message (naming the newest event id; a run publishes every
+pending event). If that hand-off fails (Redis or the broker
 down) nothing is lost: the relay sweep republishes every row whose ``published_at`` is NULL.
 """
 import functools
@@ -56,14 +57,16 @@ def _hold_until_commit(dbsession, event_id):
 
 def _hand_over(info):
     enqueue, event_ids = info.get(ENQUEUE), info.pop(PENDING, [])
-    if enqueue is None:
+    if enqueue is None or not event_ids:
         return  # no publisher queue here: the relay sweep publishes them
-    for event_id in event_ids:
-        try:
-            enqueue(event_id)
-        except Exception:  # noqa: BLE001 - the relay sweep will publish it
-            log.warning("could not enqueue outbox event %s; the sweep will", event_id,
-                        exc_info=True)
+    # One message per commit: the publisher drains every pending event in id order
+    # (tasks.outbox), so naming the newest is enough.
+    newest = max(event_ids)
+    try:
+        enqueue(newest)
+    except Exception:  # noqa: BLE001 - the relay sweep will publish them
+        log.warning("could not enqueue outbox event(s) up to %s; the sweep will", newest,
+                    exc_info=True)
 
 
 def install(session_factory, enqueue):
