@@ -7,20 +7,23 @@ read through :func:`read_only`, so a read can never queue behind, or freeze, the
 """
 import logging
 import os
+import time
 from pathlib import Path
 
 import zope.sqlalchemy
-from sqlalchemy import create_engine, event, make_url
+from sqlalchemy import create_engine, event, exc, make_url
 from sqlalchemy.orm import sessionmaker
 
 from webapp import models  # noqa: F401  (configure every mapper before first use)
 
 log = logging.getLogger(__name__)
+#: a pooled connection unused this long is pinged before it is handed out again
+PING_AFTER_IDLE_SECONDS = 10
 
 
 def make_engine(settings):
     url = settings["database.url"]
-    options = {"pool_pre_ping": True}
+    options = {}
     if url.startswith("sqlite"):
         keep_private(make_url(url).database)
         options["connect_args"] = {"timeout": 30, "check_same_thread": False}
@@ -28,6 +31,9 @@ def make_engine(settings):
         options["pool_size"] = int(settings.get("database.pool_size", 10))
         options["max_overflow"] = 20
         options["pool_recycle"] = 1800
+        # the pool's ROLLBACK on every return is a round trip per request even after a
+        # COMMIT; _reset_open_transaction below rolls back only what is still open
+        options["pool_reset_on_return"] = None
         # READ COMMITTED: after a unique-key collision the losing transaction must be able
         # to read the winner's freshly committed row (REPEATABLE READ would hide it).
         options["isolation_level"] = "READ COMMITTED"
@@ -39,7 +45,50 @@ def make_engine(settings):
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+    else:
+        ping_when_idle(engine.pool)
+        event.listen(engine.pool, "reset", _reset_open_transaction)
     return engine
+
+
+#: MySQL protocol's "a transaction is open" bit of the server status (every OK packet)
+_SERVER_STATUS_IN_TRANS = 1
+
+
+def _reset_open_transaction(dbapi_connection, _record, reset_state):
+    """Roll back a returned connection only if the server says a transaction is open (the
+    driver tracks that from each reply): after a COMMIT there is nothing to undo."""
+    if reset_state.terminate_only:
+        return
+    status = getattr(dbapi_connection, "server_status", _SERVER_STATUS_IN_TRANS)
+    if status & _SERVER_STATUS_IN_TRANS:
+        dbapi_connection.rollback()
+
+
+def ping_when_idle(pool, idle_seconds=PING_AFTER_IDLE_SECONDS):
+    """Ping a connection before reuse only if it sat in the pool for *idle_seconds*.
+
+    ``pool_pre_ping`` costs a round trip on every checkout, i.e. one per request in the
+    rush. A connection in steady use is known to be alive; one that idled may have been
+    dropped (server restart, idle timeout, failover). Should a busy connection break,
+    the request fails with the outage 503 and SQLAlchemy invalidates the whole pool, so
+    the next checkouts reconnect.
+    """
+    @event.listens_for(pool, "checkin")
+    def _note_return(_dbapi_connection, record):
+        if record is not None:
+            record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _ping_if_idle(dbapi_connection, record, _proxy):
+        returned_at = record.info.get("returned_at")
+        if returned_at is None or time.monotonic() - returned_at < idle_seconds:
+            return
+        try:
+            dbapi_connection.ping(False)
+        except Exception as error:  # noqa: BLE001 - any failure means: not usable
+            # the pool discards it and checks out (or opens) another one
+            raise exc.DisconnectionError(str(error)) from error
 
 
 def keep_private(path):

@@ -4,7 +4,7 @@ This module only ever *adds* ``AttendanceAudit`` rows; nothing in the code base 
 or deletes them (tests/unit/test_audit_append_only.py checks the source, and database
 triggers refuse it anyway).
 """
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from webapp.attendance.models import AttendanceAudit
 from webapp.attendance.serializers import local_iso
@@ -35,16 +35,16 @@ def changes_between(before, after):
 
 
 def append(dbsession, attendance, *, action, before, actor, node_id, reason=None):
-    """Append the entry for ``attendance``'s change since ``before`` (a :func:`snapshot`)."""
-    dbsession.flush()
-    entry = AttendanceAudit(
+    """Append the entry for ``attendance``'s change since ``before`` (a :func:`snapshot`).
+
+    One INSERT statement (no ORM unit of work): check-in and check-out append one per request.
+    Returns the new entry's id."""
+    dbsession.flush()  # an ORM-managed attendance needs its id and its changes written
+    return dbsession.execute(insert(AttendanceAudit).values(
         attendance_id=attendance.id, at=utcnow_naive(), actor_id=actor.id if actor else None,
         action=action, changes=changes_between(before, snapshot(attendance)), reason=reason,
         node_id=node_id,
-    )
-    dbsession.add(entry)
-    dbsession.flush()
-    return entry
+    )).inserted_primary_key[0]
 
 
 def entries(dbsession, attendance_id):

@@ -7,7 +7,7 @@ appends its audit entry and its outbox event in the same transaction.
 """
 import datetime as dt
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp.attendance import audit
@@ -53,39 +53,53 @@ def _already_checked_in(existing):
     )
 
 
+def _check_in_location(dbsession, branch, location, *, user_id, work_date):
+    """The geofence distance. A repeated check-in from outside the fence still answers
+    ``already_checked_in`` (the 409 it got before), not a 422."""
+    try:
+        return check_location(branch, location)
+    except ApiError:
+        existing = attendance_for_day(dbsession, user_id, work_date)
+        if existing is not None:
+            raise _already_checked_in(existing) from None
+        raise
+
+
+def _detached(user, branch, **values):
+    """An Attendance that is not in the session: the answer and the event's payload are
+    built from what was written, without reading it back (see check_in)."""
+    attendance = Attendance(**values)
+    attendance.user, attendance.branch = user, branch
+    return attendance
+
+
 def check_in(dbsession, *, user, node_id, note=None, now=None, location=None):
     """Create today's attendance, or raise 409 ``already_checked_in`` (with the existing one).
 
     Where the branch has a geofence, ``location`` must be inside it (422 otherwise).
+    The hot path of the morning rush, so it is three INSERT statements (attendance, audit,
+    outbox) without the ORM's unit of work: the unique index decides, and a duplicate fails only its own statement on
+    MariaDB and SQLite alike, so neither a SELECT before it nor a SAVEPOINT around it is
+    needed (the loser then reads the winner's committed row, READ COMMITTED).
     """
     now = (now or utcnow()).replace(microsecond=0)
     branch = user.branch
     local = now.astimezone(branch.zone)
-    existing = attendance_for_day(dbsession, user.id, local.date())
-    if existing is not None:
-        raise _already_checked_in(existing)
-    distance = check_location(branch, location)
-    attendance = Attendance(
-        user=user,
-        branch=branch,
-        work_date=local.date(),
-        check_in_at=_naive(now),
-        status=status_for(branch, local),
-        check_in_node=node_id,
-        note=note,
-        auto_closed=False,
-        early_leave=False,
-        corrected=False,
-        check_in_distance_m=distance,
-    )
+    work_date = local.date()
+    distance = _check_in_location(dbsession, branch, location, user_id=user.id,
+                                  work_date=work_date)
+    values = {
+        "user_id": user.id, "branch_id": branch.id, "work_date": work_date,
+        "check_in_at": _naive(now), "check_out_at": None, "status": status_for(branch, local),
+        "check_in_node": node_id, "check_out_node": None, "note": note, "auto_closed": False,
+        "early_leave": False, "corrected": False, "check_in_distance_m": distance,
+        "check_out_distance_m": None,
+    }
     try:
-        with dbsession.begin_nested():
-            dbsession.add(attendance)
-            dbsession.flush()
+        inserted = dbsession.execute(insert(Attendance).values(**values))
     except IntegrityError:
-        # Lost the race (or simply checked in before): the winner's row is committed,
-        # and READ COMMITTED lets us read it.
-        raise _already_checked_in(attendance_for_day(dbsession, user.id, local.date())) from None
+        raise _already_checked_in(attendance_for_day(dbsession, user.id, work_date)) from None
+    attendance = _detached(user, branch, id=inserted.inserted_primary_key[0], **values)
     audit.append(dbsession, attendance, action="check_in", before=audit.NOTHING, actor=user,
                  node_id=node_id)
     record_attendance_event(dbsession, event_type=ATTENDANCE_CREATED, attendance=attendance,
@@ -100,19 +114,34 @@ def _already_checked_out(attendance):
     )
 
 
+def _open_attendance(dbsession, user, work_date):
+    """Today's attendance row (columns only: the user and branch are already known)."""
+    row = dbsession.execute(
+        select(Attendance.__table__)
+        .where(Attendance.user_id == user.id, Attendance.work_date == work_date)
+    ).mappings().first()
+    if row is None:
+        return None
+    branch = user.branch if row["branch_id"] == user.branch_id else None
+    if branch is None:  # moved to another branch since (an admin's change): read it whole
+        return attendance_for_day(dbsession, user.id, work_date)
+    return _detached(user, branch, **row)
+
+
 def check_out(dbsession, *, user, node_id, note=None, now=None, location=None):
     """Close today's attendance; 409 ``not_checked_in`` / ``already_checked_out``; 422 for a
-    location outside the branch's geofence."""
+    location outside the branch's geofence. One SELECT, a guarded UPDATE, two INSERTs."""
     now = (now or utcnow()).replace(microsecond=0)
     work_date = now.astimezone(user.branch.zone).date()
-    attendance = attendance_for_day(dbsession, user.id, work_date)
+    attendance = _open_attendance(dbsession, user, work_date)
     if attendance is None:
         raise ApiError(409, "not_checked_in", "Anda belum absen masuk hari ini.")
     if attendance.check_out_at is not None:
         raise _already_checked_out(attendance)
-    distance = check_location(attendance.branch, location)
+    branch = attendance.branch
+    distance = check_location(branch, location)
     before = audit.snapshot(attendance)
-    shift_end = attendance.branch.local_instant(work_date, attendance.branch.shift_end)
+    shift_end = branch.local_instant(work_date, branch.shift_end)
     values = {"check_out_at": _naive(now), "check_out_node": node_id,
               "early_leave": now < shift_end, "check_out_distance_m": distance}
     if note:
@@ -123,14 +152,20 @@ def check_out(dbsession, *, user, node_id, note=None, now=None, location=None):
         .values(**values)
         .execution_options(synchronize_session=False)
     ).rowcount
-    dbsession.refresh(attendance)
     if not closed:
-        raise _already_checked_out(attendance)
+        # a concurrent check-out won: answer with its row
+        raise _already_checked_out(attendance_for_day(dbsession, user.id, work_date))
+    attendance = _detached(user, branch, **{**_columns(attendance), **values})
     audit.append(dbsession, attendance, action="check_out", before=before, actor=user,
                  node_id=node_id)
     record_attendance_event(dbsession, event_type=ATTENDANCE_UPDATED, attendance=attendance,
                             node_id=node_id)
     return attendance
+
+
+def _columns(attendance):
+    return {column.key: getattr(attendance, column.key)
+            for column in Attendance.__table__.columns}
 
 
 def flag_open_attendances(dbsession, *, node_id, now=None, branch_codes=None):

@@ -2,10 +2,13 @@
 
 The key row is inserted *before* the action, inside the same transaction: a concurrent
 request with the same key blocks on the unique index until the first commits, then
-reads and replays the stored response instead of acting twice.
+reads and replays the stored response instead of acting twice. The first request of a
+key costs two statements, an INSERT and the UPDATE that stores its answer: a duplicate
+key fails only its own INSERT (MariaDB and SQLite alike), so neither a SELECT before it
+nor a SAVEPOINT around it is needed; only a repeat reads the stored row.
 """
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp.clock import utcnow_naive
@@ -41,22 +44,21 @@ def run_once(dbsession, *, user_id, key, fingerprint, action):
     key = key.strip()
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise invalid({"Idempotency-Key": f"1–{MAX_KEY_LENGTH} karakter yang dapat dicetak."})
-    record = _stored(dbsession, user_id, key)
-    if record is not None:
-        return _replay(record, fingerprint)
-    record = IdempotencyKey(
-        user_id=user_id, key=key, fingerprint=fingerprint,
-        created_at=utcnow_naive(),
-    )
     try:
-        with dbsession.begin_nested():
-            dbsession.add(record)
-            dbsession.flush()
+        record_id = dbsession.execute(insert(IdempotencyKey).values(
+            user_id=user_id, key=key, fingerprint=fingerprint, created_at=utcnow_naive(),
+        )).inserted_primary_key[0]
     except IntegrityError:
-        return _replay(_stored(dbsession, user_id, key), fingerprint)
+        record = _stored(dbsession, user_id, key)
+        if record is None:  # not our unique key that failed
+            raise
+        return _replay(record, fingerprint)
     status, body = _run(action)
-    record.status_code, record.response_body = status, body
-    dbsession.flush()
+    dbsession.execute(
+        update(IdempotencyKey).where(IdempotencyKey.id == record_id)
+        .values(status_code=status, response_body=body)
+        .execution_options(synchronize_session=False)
+    )
     return status, body, False
 
 
