@@ -78,9 +78,10 @@ def check_in(dbsession, *, user, node_id, note=None, now=None, location=None):
 
     Where the branch has a geofence, ``location`` must be inside it (422 otherwise).
     The hot path of the morning rush, so it is three INSERT statements (attendance, audit,
-    outbox) without the ORM's unit of work: the unique index decides, and a duplicate fails only its own statement on
-    MariaDB and SQLite alike, so neither a SELECT before it nor a SAVEPOINT around it is
-    needed (the loser then reads the winner's committed row, READ COMMITTED).
+    outbox) without the ORM's unit of work. The unique index decides, and a duplicate
+    fails only its own statement on MariaDB and SQLite alike, so neither a SELECT before
+    it nor a SAVEPOINT around it is needed (the loser then reads the winner's committed
+    row, READ COMMITTED).
     """
     now = (now or utcnow()).replace(microsecond=0)
     branch = user.branch
