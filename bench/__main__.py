@@ -11,15 +11,20 @@ import sys
 import time
 
 from cluster.topology import WORKER_PROCESSES
-from bench import REPO_ROOT, cpu, recap, report, scenarios
+from bench import REPO_ROOT, cpu, publisher, recap, report, scenarios, sockets, today
 from bench.stack import CHEAP_ARGON2, Stack
 from bench.wsclients import raise_fd_limit
 
-FULL = {"employees": 2000, "concurrency": [100, 200], "quiet_checkins": 30,
-        "fanout_clients": 5000, "queue_events": 1000, "recap_employees": 2000}
-QUICK = {"employees": 200, "concurrency": [100, 200], "quiet_checkins": 10,
-         "fanout_clients": 500, "queue_events": 200, "recap_employees": 200}
-SCENARIOS = ("rush", "fanout", "queue", "recap")
+FULL = {"employees": 2000, "concurrency": [100, 200], "dashboards": [20, 100],
+        "quiet_checkins": 30, "fanout_clients": 5000, "queue_events": 1000,
+        "recap_employees": 2000, "today_attendances": 2000, "nginx_sockets": 10000,
+        "publisher_events": 5000}
+QUICK = {"employees": 200, "concurrency": [100, 200], "dashboards": [20], "quiet_checkins": 10,
+         "fanout_clients": 500, "queue_events": 200, "recap_employees": 200,
+         "today_attendances": 200, "nginx_sockets": 1000, "publisher_events": 500}
+SCENARIOS = ("rush", "today", "sockets", "publisher", "fanout", "queue", "recap")
+#: the concurrency of the rush rounds with dashboards open (compared with the plain round)
+DASHBOARD_CONCURRENCY = 100
 
 
 class Interrupted(Exception):
@@ -34,6 +39,15 @@ def parse_args(argv):
     parser.add_argument("--employees", type=int, help="employees per rush round (2000)")
     parser.add_argument("--concurrency", type=lambda s: [int(x) for x in s.split(",")],
                         help="rush rounds' concurrent clients, comma separated (100,200)")
+    parser.add_argument("--dashboards", type=lambda s: [int(x) for x in s.split(",") if x],
+                        help="rush rounds at 100 clients with this many admin dashboards "
+                             "open, comma separated (20,100)")
+    parser.add_argument("--today-attendances", type=int,
+                        help="attendances today for the today-endpoint round (2000)")
+    parser.add_argument("--nginx-sockets", type=int,
+                        help="websockets through nginx to one gateway (10000)")
+    parser.add_argument("--publisher-events", type=int,
+                        help="outbox events for the publisher alone (5000)")
     parser.add_argument("--quiet-checkins", type=int,
                         help="check-ins one at a time with pauses, before the rush (30)")
     parser.add_argument("--fanout-clients", type=int, help="sockets on one gateway (5000)")
@@ -93,11 +107,13 @@ def run(args, stack, notes):
     if "rush" in args.only:
         phase = time.monotonic()
         rounds, all_ids = [], []
-        for number, concurrency in enumerate([None] + args.concurrency):
+        plan = ([(None, 0)] + [(c, 0) for c in args.concurrency]
+                + [(DASHBOARD_CONCURRENCY, d) for d in args.dashboards])
+        for number, (concurrency, dashboards) in enumerate(plan):
             count = args.quiet_checkins if concurrency is None else args.employees
             users, password = stack.insert_employees(count, prefix=f"r{number}")
             sessions = stack.log_in([(email, password) for _, email in users])
-            rounds.append((concurrency, sessions))
+            rounds.append((concurrency, sessions, dashboards))
             all_ids += [user_id for user_id, _ in users]
         quiet = rounds.pop(0)[1]
         log(f"{len(all_ids)} employees inserted and logged in through nginx in "
@@ -118,6 +134,20 @@ def run(args, stack, notes):
     else:
         all_ids = [user_id for user_id, _ in stack.insert_employees(10, prefix="queue")[0]]
 
+    if "today" in args.only:
+        log(f"today endpoint with {args.today_attendances} attendances ...")
+        fresh = [user_id for user_id, _ in
+                 stack.insert_employees(args.today_attendances, prefix="today")[0]]
+        rows.append(today.today(stack, fresh, attendances=args.today_attendances, log=log))
+
+    if "sockets" in args.only:
+        log(f"{args.nginx_sockets} sockets through nginx ...")
+        rows.append(sockets.sockets_through_nginx(stack, clients=args.nginx_sockets, log=log))
+
+    if "publisher" in args.only:
+        log(f"publisher alone: {args.publisher_events} events ...")
+        rows.append(publisher.publisher(stack, all_ids, events=args.publisher_events, log=log))
+
     if "fanout" in args.only:
         log(f"fan-out to {args.fanout_clients} sockets ...")
         rows.append(scenarios.fanout(stack, clients=args.fanout_clients, log=log))
@@ -134,7 +164,7 @@ def run(args, stack, notes):
 
 def main(argv=None):
     args = parse_args(argv)
-    fd_limit = raise_fd_limit(args.fanout_clients * 2 + 1024)
+    fd_limit = raise_fd_limit(max(args.fanout_clients, args.nginx_sockets) * 2 + 1024)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGALRM, _interrupt)
     signal.alarm(args.max_seconds)

@@ -20,7 +20,11 @@ ROLES = (
     ("absensi scheduler", "scheduler"),
     ("bench.loadgen", "load generator"),
     ("bench.wsclients", "websocket clients"),
+    ("bench.dashboards", "dashboards"),
 )
+#: the roles that drive the system rather than serve it
+CLIENT_ROLES = frozenset({"load generator", "websocket clients", "dashboards",
+                          "bench (this process)"})
 
 
 def _processes():
@@ -86,6 +90,12 @@ def usage(before, after, *, extra=None):
     capacity = (total1 - total0) / TICK
     return {"roles": roles, "busy": busy, "capacity": capacity,
             "outside": max(0.0, busy - sum(roles.values()))}
+
+
+def server_seconds(report):
+    """CPU-seconds of the system under test in a :func:`usage` report (no clients)."""
+    return sum(seconds for role, seconds in report["roles"].items()
+               if role not in CLIENT_ROLES)
 
 
 def describe(report):

@@ -47,8 +47,22 @@ def _capture(kind, response, raw):
     return {"node": response.headers.get("X-Node-Id")}
 
 
-def _worker(host, port, requests, lock, cursor, results, barrier, capture, pause):
-    connection = http.client.HTTPConnection(host, port, timeout=REQUEST_TIMEOUT)
+def source_address(index):
+    """A loopback address of its own for request *index* (127.1.0.1 onwards, /8 is all
+    loopback on Linux): setup traffic such as thousands of logins then meets nginx's
+    per-address login rate as many offices would, not as one."""
+    return f"127.1.{index // 250}.{index % 250 + 1}"
+
+
+def _connection(host, port, index=None):
+    source = (source_address(index), 0) if index is not None else None
+    return http.client.HTTPConnection(host, port, timeout=REQUEST_TIMEOUT,
+                                      source_address=source)
+
+
+def _worker(host, port, requests, lock, cursor, results, barrier, capture, pause,
+            spread=False):
+    connection = _connection(host, port)
     try:
         connection.connect()
     except OSError:
@@ -61,6 +75,9 @@ def _worker(host, port, requests, lock, cursor, results, barrier, capture, pause
         if index >= len(requests):
             break
         method, path, headers, body = requests[index]
+        if spread:  # a fresh connection from the request's own address
+            connection.close()
+            connection = _connection(host, port, index)
         start = time.monotonic()
         try:
             connection.request(method, path, body=body, headers=headers)
@@ -74,7 +91,7 @@ def _worker(host, port, requests, lock, cursor, results, barrier, capture, pause
             results[index] = [start, time.monotonic(), None, f"{type(error).__name__}: {error}",
                               None]
             connection.close()
-            connection = http.client.HTTPConnection(host, port, timeout=REQUEST_TIMEOUT)
+            connection = _connection(host, port)
         if pause:
             time.sleep(random.uniform(*pause))  # think time, outside the measured latency
     connection.close()
@@ -92,7 +109,8 @@ def execute(job):
     threads = [
         threading.Thread(target=_worker, daemon=True,
                          args=(job["host"], job["port"], requests, lock, cursor, results,
-                               barrier, job.get("capture"), job.get("pause")))
+                               barrier, job.get("capture"), job.get("pause"),
+                               bool(job.get("spread_sources"))))
         for _ in range(concurrency)
     ]
     for thread in threads:
@@ -108,12 +126,14 @@ def execute(job):
 
 
 def run(base_host, base_port, requests, *, concurrency, capture=None, pause=None,
-        timeout=600):
+        timeout=600, spread_sources=False):
     """Send *requests* (``[method, path, headers, body]``) from a fresh process; return
     its result dict (see :func:`execute`). *pause* ``(min, max)``: each client waits a
-    random time in that range (seconds) after each answer."""
+    random time in that range (seconds) after each answer. *spread_sources*: each request
+    on a new connection from its own loopback address (:func:`source_address`)."""
     job = {"host": base_host, "port": base_port, "concurrency": concurrency,
-           "capture": capture, "pause": pause, "requests": requests}
+           "capture": capture, "pause": pause, "requests": requests,
+           "spread_sources": spread_sources}
     completed = subprocess.run(
         [sys.executable, "-m", "bench.loadgen"], input=json.dumps(job), text=True,
         capture_output=True, cwd=REPO_ROOT, timeout=timeout,

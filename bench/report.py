@@ -37,6 +37,10 @@ class Row:
     max: float | None = None
     #: latency relative to the bare endpoint at the same concurrency (check-in rows)
     ratio: str = "-"
+    #: CPU-ms of the servers (every role but the generators) per answered request
+    server_cpu_ms: float | None = None
+    #: answered requests per second (the number behind ``throughput``)
+    rate: float | None = None
 
     def p(self, q):
         return percentile(self.samples, q)

@@ -1,8 +1,10 @@
-"""The four scenarios of issue 4; each returns :class:`bench.report.Row` objects.
+"""The scenarios of issues 4 and 9; each returns :class:`bench.report.Row` objects.
 
 - :func:`rush`: distinct employees check in through nginx at each concurrency, after a
   ``GET /healthz`` round at the same concurrency (the bare endpoint to compare with),
-  while an admin socket listens on ``attendances`` (:func:`broadcast`).
+  while an admin socket listens on ``attendances`` (:func:`broadcast`); some rounds with
+  admin dashboards open (:mod:`bench.dashboards`), whose final counts must equal the
+  database's.
 - :func:`fanout`: N sockets on one gateway, one event published, time to the last one.
 - :func:`queue`: N unpublished outbox events enqueued, time until all are published.
 """
@@ -15,11 +17,16 @@ import uuid
 from cluster.topology import WORKER_PROCESSES
 from bench import cpu, loadgen
 from bench.report import Row
+from bench.dashboards import Dashboards, database_counts
 from bench.stack import rss_kib
 from bench.wsclients import Fanout, Listener
 
 CHECK_IN_P95_MS = 100
-BROADCAST_P99_MS = 200
+BROADCAST_P99_MS = 250
+#: check-in throughput with dashboards open ÷ without, at least
+DASHBOARD_THROUGHPUT_RATIO = 0.9
+#: servers' CPU per check-in ÷ per ``GET /healthz`` in the same run, at most
+CHECK_IN_CPU_RATIO = 4
 FANOUT_LAST_MS = 1000
 QUEUE_DRAIN_MS = 5000
 #: think time of the quiet round: long enough for the worker to go idle in between
@@ -43,12 +50,18 @@ def _rate(count, result):
 
 
 def _measured(host, port, requests, **kwargs):
-    """:func:`loadgen.run` and a description of where the CPU went meanwhile."""
+    """:func:`loadgen.run` (its result also gets ``server_cpu_seconds``: the servers'
+    CPU meanwhile) and a description of where the CPU went."""
     before = cpu.snapshot()
     result = loadgen.run(host, port, requests, **kwargs)
     spent = cpu.usage(before, cpu.snapshot(),
                       extra={"load generator": result["cpu_seconds"]})
+    result["server_cpu_seconds"] = cpu.server_seconds(spent)
     return result, cpu.describe(spent)
+
+
+def _per_request_ms(server_seconds, answered):
+    return 1000 * server_seconds / answered if answered else None
 
 
 def healthz_round(stack, *, count, concurrency):
@@ -58,17 +71,19 @@ def healthz_round(stack, *, count, concurrency):
     errors, kinds = _errors(result, {200})
     row = Row(f"`GET /healthz` (bare), {concurrency} clients", count, str(concurrency),
               _latencies(result, {200}), _rate(count - errors, result), errors)
+    row.server_cpu_ms = _per_request_ms(result["server_cpu_seconds"], count - errors)
     row.notes.append(spent)
     if kinds:
         row.notes.append(f"errors: {dict(kinds)}")
     return row
 
 
-def checkin_round(stack, sessions, *, concurrency, bare=None, pause=None):
+def checkin_round(stack, sessions, *, concurrency, bare=None, pause=None, dashboards=0):
     """Every session checks in once (one request each, with its own Idempotency-Key).
 
     *bare*: the ``/healthz`` row of the same concurrency (for the ratio); *pause*: think
-    time between a client's requests (the quiet round)."""
+    time between a client's requests (the quiet round); *dashboards*: how many are open
+    (only named in the row)."""
     host, port = stack.host_port()
     requests = [
         ["POST", "/api/attendance/check-in",
@@ -82,10 +97,15 @@ def checkin_round(stack, sessions, *, concurrency, bare=None, pause=None):
     samples = _latencies(result, {201})
     name = (f"Check-in, quiet: {concurrency} client, {pause[0]:g}–{pause[1]:g} s pauses"
             if pause else f"Check-in (morning rush), {concurrency} clients")
+    if dashboards:
+        name += f", {dashboards} dashboards open"
     row = Row(name, len(requests), str(concurrency), samples,
               _rate(len(requests) - errors, result), errors)
-    if pause:
-        pass  # informational: the targets are for the rush
+    row.server_cpu_ms = _per_request_ms(result["server_cpu_seconds"], len(requests) - errors)
+    seconds = result["ended"] - result["began"]
+    row.rate = (len(requests) - errors) / seconds if seconds > 0 else None
+    if pause or dashboards:
+        pass  # informational here: the dashboards' target is set by dashboards_round
     elif concurrency == 100:
         row.target, row.passed = f"p95 ≤ {CHECK_IN_P95_MS} ms", (
             errors == 0 and row.p(95) is not None and row.p(95) <= CHECK_IN_P95_MS)
@@ -176,32 +196,44 @@ def broadcast(answered, events, *, label):
 
 
 def rush(stack, rounds, *, quiet=(), log=print):
-    """*rounds*: ``[(concurrency, sessions), ...]``; *quiet*: sessions that check in
-    first, one at a time with pauses (the broadcast path without CPU contention).
-    Returns the rows of every round."""
+    """*rounds*: ``[(concurrency, sessions, dashboards), ...]``: each round's sessions check
+    in at that concurrency with that many admin dashboards open; *quiet*: sessions that
+    check in first, one at a time with pauses (the broadcast path without CPU contention).
+    Returns the rows of every round, then the ratios between them."""
     admin = stack.admin_headers()
     listener = Listener(url=stack.cluster.ws_url, token=stack.realtime_token(admin),
                         origin=stack.cluster.base_url).start()
-    rows, answered = [], []
+    rows, answered, plain, watched = [], [], {}, []
     try:
         if quiet:
             row, ids = checkin_round(stack, quiet, concurrency=1, pause=QUIET_PAUSE)
             log(f"  quiet check-ins: p50 {row.p(50):.0f} ms, p95 {row.p(95):.0f} ms")
             rows.append(row)
             answered.append(("quiet: 1 check-in at a time", ids))
-        for concurrency, sessions in rounds:
+        for concurrency, sessions, dashboards in rounds:
             bare = healthz_round(stack, count=len(sessions), concurrency=concurrency)
             log(f"  /healthz at {concurrency}: p50 {bare.p(50):.1f} ms, p95 {bare.p(95):.1f} ms")
             requeued = sweep_requeues(stack)
-            row, ids = checkin_round(stack, sessions, concurrency=concurrency, bare=bare)
-            log(f"  check-in at {concurrency}: p50 {row.p(50):.0f} ms, p95 {row.p(95):.0f} ms, "
-                f"{row.errors} errors, {row.throughput}\n    {row.notes[1]}")
-            waited = wait_outbox_empty(stack)
-            log(f"  outbox empty {waited:.1f} s after the round")
+            boards = Dashboards(stack, dashboards).start() if dashboards else None
+            try:
+                row, ids = checkin_round(stack, sessions, concurrency=concurrency, bare=bare,
+                                         dashboards=dashboards)
+                waited = wait_outbox_empty(stack)
+                truth = database_counts(stack) if boards else None
+            finally:
+                reports = boards.stop() if boards else None
+            log(f"  check-in at {concurrency} ({dashboards} dashboards): p50 {row.p(50):.0f} ms,"
+                f" p95 {row.p(95):.0f} ms, {row.errors} errors, {row.throughput}\n"
+                f"    {row.notes[1]}\n  outbox empty {waited:.1f} s after the round")
             row.notes.append(f"outbox empty {waited:.1f} s after the round's last answer; "
                              + _requeued_note(requeued, sweep_requeues(stack)))
             rows += [bare, row]
-            answered.append((f"rush at {concurrency}", ids))
+            label = f"rush at {concurrency}" + (f", {dashboards} dashboards" if dashboards else "")
+            answered.append((label, ids))
+            if dashboards:
+                watched.append((row, reports, truth))
+            else:
+                plain.setdefault(concurrency, (bare, row))
         time.sleep(1)  # the last frames' way from Redis through the gateway and nginx
     finally:
         heard = listener.stop()
@@ -209,7 +241,54 @@ def rush(stack, rounds, *, quiet=(), log=print):
         rows.append(broadcast(ids, heard["events"], label=label))
     if heard["closed"]:
         rows[-1].notes.append(f"admin socket closed early: {heard['closed']}")
+    for row, reports, truth in watched:
+        rows += dashboard_rows(row, reports, truth, plain.get(int(row.clients), (None, None))[1])
+    if 100 in plain:
+        rows.append(cpu_ratio(*plain[100]))
     return rows
+
+
+def dashboard_rows(row, reports, truth, without):
+    """The throughput with dashboards open against the same concurrency without them, and
+    whether every dashboard's final counts equal the database's."""
+    rows = []
+    if without is not None and row.rate and without.rate:
+        ratio = row.rate / without.rate
+        rows.append(Row(f"Throughput of check-ins with {len(reports)} dashboards ÷ without, "
+                        f"{row.clients} clients", row.count, row.clients,
+                        throughput=f"{ratio:.2f} ({row.rate:.0f} ÷ {without.rate:.0f} req/s)",
+                        target=f"≥ {DASHBOARD_THROUGHPUT_RATIO}",
+                        passed=ratio >= DASHBOARD_THROUGHPUT_RATIO))
+    wrong = [r for r in reports if r["summaries"] != truth or r["closed"]]
+    requests = sum(r["requests"] for r in reports)
+    check = Row(f"Dashboards' final counts = database counts ({len(reports)} dashboards)",
+                len(reports), str(len(reports)), errors=len(wrong), target="always",
+                throughput=f"{requests} HTTP requests", passed=not wrong)
+    check.notes.append(
+        "each dashboard (bench/dashboards.py, as dashboard.js) loads `/api/attendances/today` "
+        "once per branch, then applies `attendances` events and versioned `summaries` frames; "
+        "errors = dashboards whose counts differ from `webapp.attendance.today.summary` on "
+        "the database after the round (or whose socket closed); HTTP requests = all of them, "
+        "incl. the first load (4 per dashboard)")
+    if wrong:
+        check.notes.append(f"first mismatch: {wrong[0]['summaries']} vs database {truth}")
+    rows.append(check)
+    return rows
+
+
+def cpu_ratio(bare, checkin):
+    """Servers' CPU per check-in against per ``GET /healthz`` in the same run."""
+    row = Row(f"Servers' CPU per check-in ÷ per `GET /healthz`, {checkin.clients} clients",
+              checkin.count, checkin.clients, target=f"≤ {CHECK_IN_CPU_RATIO}")
+    if bare.server_cpu_ms and checkin.server_cpu_ms:
+        ratio = checkin.server_cpu_ms / bare.server_cpu_ms
+        row.throughput = (f"{ratio:.1f} ({checkin.server_cpu_ms:.1f} ÷ "
+                          f"{bare.server_cpu_ms:.2f} CPU-ms)")
+        row.passed = ratio <= CHECK_IN_CPU_RATIO
+    row.notes.append("CPU-seconds of every server process (nginx, web nodes, worker, gateway, "
+                     "scheduler, MariaDB, Redis; not the generators) during the round, per "
+                     "answered request, from /proc")
+    return row
 
 
 def count_attendances(stack, user_ids):
