@@ -72,7 +72,7 @@ def today(request):
     versions = summary_versions(request, branches)
     rows, summary, absent = today_board.board(request.dbsession, branches, page=page,
                                               per_page=per_page, now=request.now)
-    return {"data": [attendance_json(a) for a in rows], "summary": summary,
+    return {"data": rows, "summary": summary,
             "absent_users": absent, "page": page, "per_page": per_page,
             "total": summary["checked_in"], "summary_versions": versions}
 
