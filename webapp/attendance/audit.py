@@ -9,6 +9,7 @@ from sqlalchemy import insert, select
 from webapp.attendance.models import AttendanceAudit
 from webapp.attendance.serializers import local_iso
 from webapp.clock import utcnow_naive
+from webapp.db import execute_write
 
 #: the fields an entry's ``changes`` compares, as the API shows them
 AUDITED = ("check_in_at", "check_out_at", "status", "early_leave", "note", "auto_closed")
@@ -37,14 +38,15 @@ def changes_between(before, after):
 def append(dbsession, attendance, *, action, before, actor, node_id, reason=None):
     """Append the entry for ``attendance``'s change since ``before`` (a :func:`snapshot`).
 
-    One INSERT statement (no ORM unit of work): check-in and check-out append one per request.
+    One Core INSERT (no ORM unit of work): check-in and check-out append one per request.
     Returns the new entry's id."""
     dbsession.flush()  # an ORM-managed attendance needs its id and its changes written
-    return dbsession.execute(insert(AttendanceAudit).values(
-        attendance_id=attendance.id, at=utcnow_naive(), actor_id=actor.id if actor else None,
-        action=action, changes=changes_between(before, snapshot(attendance)), reason=reason,
-        node_id=node_id,
-    )).inserted_primary_key[0]
+    return execute_write(dbsession, insert(AttendanceAudit.__table__), {
+        "attendance_id": attendance.id, "at": utcnow_naive(),
+        "actor_id": actor.id if actor else None, "action": action,
+        "changes": changes_between(before, snapshot(attendance)), "reason": reason,
+        "node_id": node_id,
+    }).inserted_primary_key[0]
 
 
 def entries(dbsession, attendance_id):

@@ -18,6 +18,7 @@ from webapp.attendance.serializers import attendance_json
 from webapp.branches.geofence import check_location
 from webapp.branches.services import all_branches
 from webapp.clock import utcnow
+from webapp.db import execute_write
 from webapp.errors import ApiError
 
 
@@ -97,7 +98,7 @@ def check_in(dbsession, *, user, node_id, note=None, now=None, location=None):
         "check_out_distance_m": None,
     }
     try:
-        inserted = dbsession.execute(insert(Attendance).values(**values))
+        inserted = execute_write(dbsession, insert(Attendance.__table__), values)
     except IntegrityError:
         raise _already_checked_in(attendance_for_day(dbsession, user.id, work_date)) from None
     attendance = _detached(user, branch, id=inserted.inserted_primary_key[0], **values)
@@ -147,11 +148,11 @@ def check_out(dbsession, *, user, node_id, note=None, now=None, location=None):
               "early_leave": now < shift_end, "check_out_distance_m": distance}
     if note:
         values["note"] = note
-    closed = dbsession.execute(
-        update(Attendance)
+    closed = execute_write(
+        dbsession,
+        update(Attendance.__table__)
         .where(Attendance.id == attendance.id, Attendance.check_out_at.is_(None))
-        .values(**values)
-        .execution_options(synchronize_session=False)
+        .values(**values),
     ).rowcount
     if not closed:
         # a concurrent check-out won: answer with its row

@@ -13,7 +13,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import insert
 
 from webapp.clock import utcnow_naive
-from webapp.db import after_commit
+from webapp.db import after_commit, execute_write
 from webapp.events.models import OutboxEvent
 from webapp.realtime import channels as channel_names
 
@@ -39,7 +39,7 @@ def record_event(dbsession, *, event_type, aggregate_id, user_id, channels, payl
     }
     # One INSERT statement instead of the unit of work: every change writes an event, and
     # a flush costs more than the row. The OutboxEvent returned is not in the session.
-    event_id = dbsession.execute(insert(OutboxEvent).values(**values)) \
+    event_id = execute_write(dbsession, insert(OutboxEvent.__table__), values) \
         .inserted_primary_key[0]
     _hold_until_commit(dbsession, event_id)
     return OutboxEvent(id=event_id, **values)

@@ -8,14 +8,20 @@ key fails only its own INSERT (MariaDB and SQLite alike), so neither a SELECT be
 nor a SAVEPOINT around it is needed; only a repeat reads the stored row.
 """
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp.clock import utcnow_naive
+from webapp.db import execute_write
 from webapp.errors import ApiError, invalid, json_response
 from webapp.idempotency.models import IdempotencyKey
 
 MAX_KEY_LENGTH = 128
+_KEYS = IdempotencyKey.__table__
+_STORE_ANSWER = (
+    update(_KEYS).where(_KEYS.c.id == bindparam("record_id"))
+    .values(status_code=bindparam("answer_status"), response_body=bindparam("answer_body"))
+)
 
 
 def _stored(dbsession, user_id, key):
@@ -45,20 +51,18 @@ def run_once(dbsession, *, user_id, key, fingerprint, action):
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise invalid({"Idempotency-Key": f"1–{MAX_KEY_LENGTH} karakter yang dapat dicetak."})
     try:
-        record_id = dbsession.execute(insert(IdempotencyKey).values(
-            user_id=user_id, key=key, fingerprint=fingerprint, created_at=utcnow_naive(),
-        )).inserted_primary_key[0]
+        record_id = execute_write(dbsession, insert(_KEYS), {
+            "user_id": user_id, "key": key, "fingerprint": fingerprint,
+            "created_at": utcnow_naive(),
+        }).inserted_primary_key[0]
     except IntegrityError:
         record = _stored(dbsession, user_id, key)
         if record is None:  # not our unique key that failed
             raise
         return _replay(record, fingerprint)
     status, body = _run(action)
-    dbsession.execute(
-        update(IdempotencyKey).where(IdempotencyKey.id == record_id)
-        .values(status_code=status, response_body=body)
-        .execution_options(synchronize_session=False)
-    )
+    execute_write(dbsession, _STORE_ANSWER,
+                  {"record_id": record_id, "answer_status": status, "answer_body": body})
     return status, body, False
 
 
