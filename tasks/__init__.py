@@ -2,7 +2,8 @@
 
 ``config.include("tasks")`` gives the web node ``registry["broker"]`` and
 ``registry["enqueue_outbox_event"](event_id)``, which sends the publisher actor's message
-(failing within ~2 s when Redis is down; the relay sweep then publishes the event).
+unless one sent earlier has not started yet (failing within ~2 s when Redis is down; the
+relay sweep then publishes the event).
 """
 
 
@@ -12,4 +13,5 @@ def includeme(config):
 
     broker = make_broker(config.get_settings())
     config.registry["broker"] = broker
-    config.registry["enqueue_outbox_event"] = enqueuer(broker)
+    # coalescing: a commit sends no message while an earlier one waits to start
+    config.registry["enqueue_outbox_event"] = enqueuer(broker, coalesce=True)

@@ -44,6 +44,9 @@ DRAIN_WANTED_KEY = "absensi:outbox:drain:wanted"
 #: renewed before every batch, so a killed holder blocks others for at most this long
 DRAIN_LOCK_MS = 5_000
 DRAIN_WANTED_POP = 1000
+#: set by the web nodes' hand-off while the message it sent waits to start (see enqueuer)
+DRAIN_QUEUED_KEY = "absensi:outbox:drain:queued"
+DRAIN_QUEUED_MS = 3_000
 #: batches per run (well within the actor's time limit); a longer backlog continues in
 #: a fresh message (see DrainResult.more)
 MAX_BATCHES_PER_RUN = 60
@@ -67,9 +70,11 @@ redis.call('SET', KEYS[1], n, 'EX', math.floor(lease))
 return n
 """
 
-# KEYS: lock, wanted set. ARGV: token, lock ms, event id (or '').
-# Taken: {1, wanted ids}. Held by another run: the id joins the wanted set, {0}.
+# KEYS: lock, wanted set, queued flag. ARGV: token, lock ms, event id (or ''), how many
+# to pop. Taken: {1, wanted ids}. Held by another run: the id joins the wanted set, {0}.
+# Either way this run has started: the next commit must send a message again.
 _DRAIN_ENTER = """
+redis.call('DEL', KEYS[3])
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {1, redis.call('SPOP', KEYS[2], ARGV[4])}
 end
@@ -114,17 +119,40 @@ class DrainResult(NamedTuple):
     more: bool = False
 
 
-def enqueuer(broker):
+def enqueuer(broker, *, coalesce=False):
     """``enqueue(event_id)``: send the publisher actor's message on *broker*.
 
     Built from the actor's name rather than the actor object, so that the web node can
     enqueue without importing (and declaring) the worker's actors.
+
+    With *coalesce* (the web nodes' after-commit hand-off) a commit sends nothing while a
+    message sent before has not started yet (one ``SET NX``, the only round trip): that
+    run reads every event committed before it starts, so in a rush one message serves
+    the commits of the moment instead of one message (and one empty run) each. The flag
+    expires after DRAIN_QUEUED_MS, so a message lost meanwhile delays later commits by
+    that much at most (and the relay sweep covers whatever stays unpublished).
     """
-    def enqueue(event_id):
+    def send(event_id):
         return broker.enqueue(Message(
             queue_name=QUEUE, actor_name=PUBLISH_ACTOR, args=(int(event_id),), kwargs={},
             options={},
         ))
+
+    if not coalesce:
+        return send
+
+    def enqueue(event_id):
+        if not broker.client.set(DRAIN_QUEUED_KEY, int(event_id), nx=True,
+                                 px=DRAIN_QUEUED_MS):
+            return None  # a queued run will read this commit's events
+        try:
+            return send(event_id)
+        except Exception:
+            try:
+                broker.client.delete(DRAIN_QUEUED_KEY)
+            except Exception:  # noqa: BLE001 - it expires on its own
+                pass
+            raise
 
     return enqueue
 
@@ -176,7 +204,7 @@ def drain(session_factory, redis, *, retention_seconds, event_id=None,
     token = uuid.uuid4().hex
     try:
         taken, wanted = redis.register_script(_DRAIN_ENTER)(
-            keys=[DRAIN_LOCK_KEY, DRAIN_WANTED_KEY],
+            keys=[DRAIN_LOCK_KEY, DRAIN_WANTED_KEY, DRAIN_QUEUED_KEY],
             args=[token, DRAIN_LOCK_MS, "" if event_id is None else int(event_id),
                   DRAIN_WANTED_POP])
     except Exception:

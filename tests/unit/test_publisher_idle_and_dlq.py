@@ -137,3 +137,24 @@ def test_dead_letters_whose_events_were_published_since_are_removed(
     assert json.loads(out) == []
     assert "removed 1 dead-lettered publisher message" in err
     assert discard_published(broker, session_factory) == []
+
+
+def test_the_web_hand_off_sends_one_message_while_one_waits_to_start(
+        broker, session_factory, redis_client):
+    # Given the web nodes' enqueue function and three commits in a row
+    enqueue = outbox.enqueuer(broker, coalesce=True)
+    first, second, third = (add_outbox_event(session_factory, user_id=u) for u in (1, 2, 3))
+    for event_id in (first, second, third):
+        enqueue(event_id)
+
+    # Then one message waits: the run it starts reads every event committed before
+    [body] = redis_client.hvals(f"dramatiq:{outbox.QUEUE}.msgs")
+    assert json.loads(body)["args"] == [first]
+    assert outbox.publish_outbox_event(session_factory, redis_client, first,
+                                       48 * 3600) == [first, second, third]
+
+    # When a commit comes after that run started, then it sends a message of its own
+    fourth = add_outbox_event(session_factory, user_id=4)
+    enqueue(fourth)
+    assert sorted(json.loads(b)["args"] for b in redis_client.hvals(
+        f"dramatiq:{outbox.QUEUE}.msgs")) == [[first], [fourth]]
