@@ -64,7 +64,10 @@ for i = 1, #KEYS / 2 do
       end
     else
       local cut = tonumber(ms) - retention
-      if cut > 0 then
+      -- the oldest entry first (cheap): only a stream holding expired entries pays for
+      -- finding the newest of them (XREVRANGE down from MINID walks the stream)
+      local oldest = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)[1]
+      if cut > 0 and oldest and tonumber(string.match(oldest[1], '^(%d+)')) < cut then
         local minid = string.format('%.0f', cut) .. '-0'
         local newest_old = redis.call('XREVRANGE', stream, '(' .. minid, '-', 'COUNT', 1)
         if #newest_old > 0 then
