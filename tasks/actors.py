@@ -1,9 +1,16 @@
 """Every actor. Import after the broker is set up (``dramatiq tasks.broker:setup tasks.actors``)."""
+import threading
+
 import dramatiq
 
 from tasks import broker as limits
 from tasks import outbox
 from tasks.middleware.resources import resources
+from tasks.summary_refresh import BackgroundRefresher
+
+#: one per worker process (its thread starts with the first batch), see summary_refresh
+_refresher = None
+_refresher_lock = threading.Lock()
 
 
 @dramatiq.actor(
@@ -21,9 +28,15 @@ def publish_outbox_event(event_id):
     Its name and argument are those of the one-event-per-message actor it replaced, so
     messages queued before a deploy still run (each becomes a drain).
     """
+    global _refresher
     app = resources(publish_outbox_event.broker)
+    retention = int(app.settings["realtime.history_retention_seconds"])
+    with _refresher_lock:
+        if _refresher is None:
+            _refresher = BackgroundRefresher(app.session_factory, app.redis,
+                                             retention_seconds=retention)
     outbox.publish_outbox_event(
-        app.session_factory, app.redis, event_id,
-        int(app.settings["realtime.history_retention_seconds"]),
+        app.session_factory, app.redis, event_id, retention,
         continue_later=lambda: publish_outbox_event.send(0),
+        after_batch=_refresher.submit,
     )

@@ -24,6 +24,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy import delete, func, or_, select, update
 
+from tasks import summary_refresh
 from webapp.clock import utcnow_naive
 from webapp.events.models import OutboxEvent
 from webapp.realtime import channels, streams
@@ -170,18 +171,20 @@ _COLUMNS = [OutboxEvent.__table__.c[name] for name in (
 
 
 def publish_outbox_event(session_factory, redis, event_id, retention_seconds, *,
-                         batch_size=BATCH_SIZE, continue_later=None):
+                         batch_size=BATCH_SIZE, continue_later=None, after_batch=None):
     """What one actor message does: drain the outbox, making sure of *event_id*; return
     the ids this run published (``[]`` when another run was draining: it covers them).
     ``continue_later()`` is called when the run stopped with more pending (it sends the
     next message); without it the rest waits for the next message or the sweep.
+    ``after_batch(rows)`` gets each batch once marked published (default: the dashboards'
+    summaries are refreshed in this thread, see :mod:`tasks.summary_refresh`).
 
     Raises :class:`PublishFailed` (so the message is retried, then dead-lettered) only
     when *event_id* itself failed; other rows' failures are counted and logged, and their
     own messages or the relay sweep try them again.
     """
     result = drain(session_factory, redis, retention_seconds=retention_seconds,
-                   event_id=event_id, batch_size=batch_size)
+                   event_id=event_id, batch_size=batch_size, after_batch=after_batch)
     if result is None:
         return []
     if result.more and continue_later is not None:
@@ -194,7 +197,7 @@ def publish_outbox_event(session_factory, redis, event_id, retention_seconds, *,
 
 
 def drain(session_factory, redis, *, retention_seconds, event_id=None,
-          batch_size=BATCH_SIZE):
+          batch_size=BATCH_SIZE, after_batch=None):
     """Publish every pending event, batch by batch, while holding the drain lock.
 
     Returns a :class:`DrainResult`, or None if another run holds the lock (*event_id*,
@@ -202,6 +205,10 @@ def drain(session_factory, redis, *, retention_seconds, event_id=None,
     go). A Redis connection failure counts an attempt for the rows it hit and raises.
     """
     token = uuid.uuid4().hex
+    if after_batch is None:
+        def after_batch(rows):
+            summary_refresh.refresh_now(session_factory, redis, rows,
+                                        retention_seconds=retention_seconds)
     try:
         taken, wanted = redis.register_script(_DRAIN_ENTER)(
             keys=[DRAIN_LOCK_KEY, DRAIN_WANTED_KEY, DRAIN_QUEUED_KEY],
@@ -221,7 +228,8 @@ def drain(session_factory, redis, *, retention_seconds, event_id=None,
                 batches += 1
                 rows = _read_pending(session_factory, batch_size, include=include,
                                      skip=failed.keys())
-                done, errors = _publish_rows(session_factory, redis, rows, retention_seconds)
+                done, errors = _publish_rows(session_factory, redis, rows, retention_seconds,
+                                             after_batch)
                 published += done
                 failed.update(errors)
                 if len(rows) < batch_size or (errors and not done):
@@ -283,7 +291,7 @@ def _publications(row):
 _CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
-def _publish_rows(session_factory, redis, rows, retention_seconds):
+def _publish_rows(session_factory, redis, rows, retention_seconds, after_batch):
     """Publish *rows* (in id order), mark those published, count those failed.
 
     Consecutive rows go out in one script call; a suspect row (failed before) goes alone,
@@ -324,7 +332,7 @@ def _publish_rows(session_factory, redis, rows, retention_seconds):
                        if row.id not in published and row.id not in failed})
         raise
     finally:
-        _mark_published(session_factory, redis, done, retention_seconds)
+        _mark_published(session_factory, done, after_batch)
         _count_failed_attempts(session_factory, sorted(failed))
         _log_failures(failed)
     return [row.id for row in done], failed
@@ -359,7 +367,7 @@ def _log_failures(failed):
         log.warning("could not publish outbox event(s) %s: %s", shown, error)
 
 
-def _mark_published(session_factory, redis, rows, retention_seconds):
+def _mark_published(session_factory, rows, after_batch):
     if not rows:
         return
     with session_factory.begin() as session:
@@ -369,19 +377,10 @@ def _mark_published(session_factory, redis, rows, retention_seconds):
                    OutboxEvent.published_at.is_(None))
             .values(published_at=utcnow_naive(), attempts=OutboxEvent.attempts + 1)
             .execution_options(synchronize_session=False))
-    _refresh_summaries(session_factory, redis, rows, retention_seconds)
-
-
-def _refresh_summaries(session_factory, redis, rows, retention_seconds):
-    """The dashboards' per-branch summaries follow each published batch."""
     try:
-        from webapp.realtime.summaries import refresh_after_events
-    except ImportError:  # not there yet
-        return
-    try:
-        refresh_after_events(session_factory, redis, rows, retention_seconds=retention_seconds)
-    except Exception:  # noqa: BLE001 - it promises not to raise; the events are out anyway
-        log.exception("refreshing the summaries after a batch failed")
+        after_batch(rows)  # the dashboards' per-branch summaries follow each batch
+    except Exception:  # noqa: BLE001 - the events are out; the summaries catch up later
+        log.exception("the after-batch hook failed")
 
 
 def _count_failed_attempts(session_factory, event_ids):

@@ -378,3 +378,27 @@ def test_a_drain_left_by_a_killed_holder_is_seen_as_stranded(redis_client):
     # When its lock expires, then the scheduler sees the request nobody serves
     redis_client.delete(outbox.DRAIN_LOCK_KEY)
     assert outbox.stranded_drain(redis_client, dead_letter_queue="outbox.XQ") == (True, 0)
+
+
+def test_the_background_refresher_merges_batches_handed_in_while_it_works():
+    from tasks.summary_refresh import BackgroundRefresher
+
+    calls, release = [], threading.Event()
+
+    def slow_refresh(session_factory, redis, events, *, retention_seconds):
+        calls.append(list(events))
+        release.wait(5)
+
+    refresher = BackgroundRefresher(None, None, retention_seconds=1, refresh=slow_refresh)
+    refresher.submit([1])
+    deadline = time.monotonic() + 5
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    refresher.submit([2])  # while the first refresh runs
+    refresher.submit([3, 4])
+    release.set()
+    assert refresher.wait_idle(5)
+    deadline = time.monotonic() + 5
+    while len(calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert calls == [[1], [2, 3, 4]]
