@@ -85,6 +85,9 @@ DEFAULTS = {
     "gateway.client_buffer_bytes": str(4 * 1024 * 1024),
     "gateway.host": "127.0.0.1",
     "gateway.auth_timeout_seconds": "5",
+    # sockets one gateway holds at most (more are answered 503); its open files limit
+    # must leave room for them (the gateway warns at start when it does not)
+    "gateway.max_connections": "10000",
     # every socket's token is re-checked against revocations this often (announced
     # revocations close sockets at once; this catches any announcement a gateway missed)
     "gateway.access_recheck_seconds": "30",

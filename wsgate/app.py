@@ -36,6 +36,16 @@ MAX_MESSAGE_SIZE = 64 * 1024
 KEEPALIVE_OPTIONS = {socket.TCP_KEEPIDLE: 5, socket.TCP_KEEPINTVL: 5, socket.TCP_KEEPCNT: 3}
 #: how long a shutdown waits for clients to answer the close frame
 SHUTDOWN_GRACE_SECONDS = 3
+#: Redis connections of one gateway (the pub/sub subscription holds one), and how long a
+#: command waits for a free one
+REDIS_POOL_SIZE = 32
+REDIS_POOL_WAIT_SECONDS = 5
+#: pending connections the kernel queues for accept(): a whole office reconnecting at once
+#: after a restart must not overflow Tornado's default of 128 (the kernel caps it at
+#: net.core.somaxconn)
+LISTEN_BACKLOG = 4096
+#: descriptors besides the sockets: Redis pool, listening socket, logs, Python's own
+SPARE_FILES = 256
 
 
 def make_app(settings, hub):
@@ -55,11 +65,17 @@ def make_app(settings, hub):
 def make_async_redis(settings):
     # Every read is bounded (the hub polls its subscription with its own short timeout and
     # pings over it), and the kernel gives up on a dead peer within ~20 s, not ~2 h.
-    return redis.asyncio.Redis.from_url(
+    # A blocking pool: when thousands of sockets authenticate at once (a gateway restart),
+    # redis-py's default pool refused every command beyond its 100th connection at once
+    # ("Too many connections"), and those sockets were let in without their revocation
+    # check; now they queue for one of REDIS_POOL_SIZE connections (bounded wait).
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
         settings["redis.url"], **tls_options(settings), decode_responses=True,
         socket_connect_timeout=2, socket_timeout=5, socket_keepalive=True,
         socket_keepalive_options=KEEPALIVE_OPTIONS, health_check_interval=30,
+        max_connections=REDIS_POOL_SIZE, timeout=REDIS_POOL_WAIT_SECONDS,
     )
+    return redis.asyncio.Redis.from_pool(pool)
 
 
 async def _beat_forever(settings, sync_redis, hub, started_at):
@@ -106,7 +122,8 @@ async def serve(settings, stop=None):
                         recheck_seconds=float(settings["gateway.access_recheck_seconds"]))
     hub.on_control, hub.on_resubscribed = guard.on_announcement, guard.on_resubscribed
     server = make_app(settings, hub).listen(
-        int(settings["gateway.port"]), address=settings["gateway.host"], xheaders=True
+        int(settings["gateway.port"]), address=settings["gateway.host"], xheaders=True,
+        backlog=LISTEN_BACKLOG,
     )
     tasks = [
         loop.create_task(hub.run(), name="hub"),
@@ -133,20 +150,34 @@ async def serve(settings, stop=None):
     log.info("gateway %s stopped", node_id)
 
 
-def raise_open_files_limit():
-    """Every websocket is a file descriptor: lift the soft limit (often 1,024) to the hard one."""
+def raise_open_files_limit(max_connections):
+    """Every websocket is a file descriptor: lift the soft RLIMIT_NOFILE (often 1,024) to
+    the hard one, say so, and warn when even that is too low for *max_connections*.
+    Returns the soft limit in force."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = min(hard, 1 << 20) if hard != resource.RLIM_INFINITY else 1 << 20
+    wanted = hard if hard != resource.RLIM_INFINITY else 1 << 20
     if soft < wanted:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-        except (ValueError, OSError):
-            log.warning("could not raise the open files limit above %s", soft)
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open files limit from %s to %s: %s",
+                        soft, wanted, exc)
+    raised = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    needed = max_connections + SPARE_FILES
+    log.info("open files limit %s (was %s, hard limit %s); %s sockets need %s",
+             raised, soft, "unlimited" if hard == resource.RLIM_INFINITY else hard,
+             max_connections, needed)
+    if raised < needed:
+        log.warning("the open files limit (%s) is too low for gateway.max_connections = %s "
+                    "(needs %s): raise the hard limit (systemd LimitNOFILE=, ulimit -Hn, "
+                    "docker --ulimit nofile=) or lower gateway.max_connections",
+                    raised, max_connections, needed)
+    return raised
 
 
 def main(settings=None):
     """Entry point of ``python -m wsgate`` and ``absensi gateway`` (which passes *settings*)."""
     settings = settings or load_settings()
     logs.configure(settings, "gateway")
-    raise_open_files_limit()
+    raise_open_files_limit(int(settings["gateway.max_connections"]))
     asyncio.run(serve(settings))

@@ -10,6 +10,7 @@ import logging
 from urllib.parse import urlsplit
 
 from redis.exceptions import RedisError
+import tornado.iostream
 import tornado.web
 import tornado.websocket
 from tornado.ioloop import IOLoop
@@ -52,6 +53,7 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
         self.site_origin = _origin(settings["app.site_url"])
         self.auth_timeout = float(settings["gateway.auth_timeout_seconds"])
         self.buffer_bytes = int(settings["gateway.client_buffer_bytes"])
+        self.max_connections = int(settings["gateway.max_connections"])
         self.client = None
         self.claims = None
         self._auth_timer = None
@@ -63,9 +65,44 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
         origin = self.request.headers.get("Origin")
         if origin is not None and not self.check_origin(origin):
             raise tornado.web.HTTPError(403, "origin %r not allowed", origin)
+        # Full: a clear 503 (clients retry, nginx may pick another gateway) rather than
+        # running out of file descriptors, which also starves the Redis connections.
+        if len(self.hub.clients) >= self.max_connections:
+            raise tornado.web.HTTPError(503, "gateway full (%d sockets)", self.max_connections)
 
     def check_origin(self, origin):
         return _origin(origin) == self.site_origin
+
+    def get_compression_options(self):
+        # Off, and it must stay off: every socket is sent the same prebuilt bytes.
+        return None
+
+    def write_frame(self, wire):
+        """Write one complete frame (:func:`wsgate.frames.encode`); None when the kernel
+        took all of it at once, else a future done once it is flushed (or the stream closed).
+
+        Straight to the socket while nothing waits in the connection's write buffer (the
+        usual case: no future, no callback, no copy); behind what waits otherwise, through
+        the stream, so frames and Tornado's own pings and close frame keep their order.
+        Raises WebSocketClosedError once the connection is closing.
+        """
+        connection = self.ws_connection
+        if connection is None or connection.is_closing():
+            raise tornado.websocket.WebSocketClosedError()
+        stream = connection.stream
+        if type(stream) is tornado.iostream.IOStream and not stream.writing():
+            try:
+                sent = stream.socket.send(wire)
+            except OSError:  # full (EAGAIN) or broken: the stream's own write sorts it out
+                sent = 0
+            if sent == len(wire):
+                return None
+            wire = memoryview(wire)[sent:]
+        try:
+            future = stream.write(wire)
+        except tornado.iostream.StreamClosedError:
+            raise tornado.websocket.WebSocketClosedError() from None
+        return None if future.done() else future
 
     def open(self):
         self.client = Client(self, buffer_bytes=self.buffer_bytes)

@@ -1,7 +1,8 @@
 """One Redis pub/sub subscription per gateway process, fanned out in memory.
 
 Every frame published on :data:`~webapp.realtime.streams.LIVE_PUBSUB_CHANNEL` is parsed
-once and the same text is handed to every client subscribed to its channel.
+once, made into websocket bytes once (:class:`~wsgate.frames.Frame`), and the same bytes
+are written to every client subscribed to its channel.
 
 Pub/sub is fire-and-forget: whatever is published while the subscription is down never
 arrives. So each time the subscription is (re)confirmed -- by our own reconnect loop or
@@ -33,6 +34,7 @@ from redis.exceptions import RedisError
 
 from webapp.realtime import revocation, streams
 from wsgate import metrics
+from wsgate.frames import Frame
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +106,25 @@ class Hub:
 
     # -- fan-out ---------------------------------------------------------------------
     def dispatch(self, channel, offset, text):
-        """Hand one event frame to *channel*'s subscribers, unless already delivered."""
+        """Hand one event frame to *channel*'s subscribers, unless already delivered.
+
+        The frame's bytes are built once for all of them (:class:`Frame`), and each
+        delivery is a plain write (see :mod:`wsgate.client`): no task, future or copy
+        per socket."""
         last = self._delivered.get(channel)
         if last is not None and offset <= last:
             return
         self._delivered[channel] = offset
-        for client in list(self._channels.get(channel, ())):
-            client.deliver(channel, offset, text)
+        subscribers = self._channels.get(channel)
+        if not subscribers:
+            return
+        frame = Frame(text)
+        sent = 0
+        # a copy: a delivery may close a socket, and closing one leaves the set
+        for client in tuple(subscribers):
+            if client.deliver(channel, offset, frame):
+                sent += 1
+        metrics.FRAMES_SENT.inc(sent)
 
     def _on_message(self, text):
         try:

@@ -1,21 +1,30 @@
 """A socket's memory in the gateway is bounded in bytes, recovery replays included."""
 import asyncio
 
+from wsgate import frames
 from wsgate.client import TOO_SLOW, Client
 
 
 class SlowReader:
-    """A websocket stand-in that takes a frame every few event-loop turns."""
+    """A websocket stand-in whose kernel takes nothing at once: each frame is flushed
+    an event-loop turn after it was written (``write_frame`` returns its future)."""
 
     def __init__(self, client_ref):
         self.client_ref = client_ref
         self.written, self.peak_queued, self.closed_with = [], 0, None
 
-    async def write_message(self, text):
+    def write_frame(self, wire):
         client = self.client_ref[0]
-        self.peak_queued = max(self.peak_queued, client.queued_bytes)
-        await asyncio.sleep(0)
-        self.written.append(text)
+        self.peak_queued = max(self.peak_queued, client.queued_bytes + len(wire))
+        loop = asyncio.get_running_loop()
+        flushed = loop.create_future()
+
+        def flush():
+            self.written.append(frames.decode(wire))
+            flushed.set_result(None)
+
+        loop.call_soon(flush)
+        return flushed
 
     def close(self, code, reason):
         self.closed_with = code
@@ -47,8 +56,8 @@ def test_a_single_huge_backlog_is_bounded_in_bytes_not_frames():
         class Stuck:
             closed_with = None
 
-            async def write_message(self, text):
-                await asyncio.Event().wait()
+            def write_frame(self, wire):
+                return asyncio.get_running_loop().create_future()  # never flushed
 
             def close(self, code, reason):
                 self.closed_with = code

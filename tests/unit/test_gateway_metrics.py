@@ -1,7 +1,7 @@
 """The gateway's frame counters at the spots where frames are written or dropped."""
 import asyncio
 
-from wsgate import metrics
+from wsgate import frames, metrics
 from wsgate.client import TOO_SLOW, Client
 
 
@@ -10,17 +10,18 @@ def sample(name, **labels):
 
 
 class Socket:
-    """A websocket handler stand-in; ``stuck`` makes every write wait for ever."""
+    """A websocket handler stand-in; ``stuck``: the kernel takes nothing, ever."""
 
     def __init__(self, stuck=False):
         self.stuck = stuck
         self.written = []
         self.closed_with = None
 
-    async def write_message(self, text):
+    def write_frame(self, wire):
         if self.stuck:
-            await asyncio.Event().wait()
-        self.written.append(text)
+            return asyncio.get_running_loop().create_future()  # never flushed
+        self.written.append(frames.decode(wire))
+        return None
 
     def close(self, code, reason):
         self.closed_with = code

@@ -16,11 +16,12 @@ class FlakyClient:
         self.subscriptions, self.closed, self.claims = {}, False, None
         self.received, self.failures_left = [], 1
 
-    def deliver(self, channel, offset, text):
+    def deliver(self, channel, offset, frame):
         if self.failures_left:
             self.failures_left -= 1
             raise RuntimeError("a bug in a client")
-        self.received.append(json.loads(text)["event_id"])
+        self.received.append(json.loads(frame.text)["event_id"])
+        return True
 
     def drop(self, code, reason):
         self.closed = True
