@@ -17,12 +17,17 @@ import threading
 log = logging.getLogger(__name__)
 
 
+try:  # imported with the actors, not by the first batch of a worker process
+    from webapp.realtime import summaries
+except ImportError:  # a tree without live summaries
+    summaries = None
+
+
 def refresh_now(session_factory, redis, events, *, retention_seconds):
     """Call the summaries hook in this thread (tests, tools); never raises."""
-    try:
-        from webapp.realtime.summaries import refresh_after_events
-    except ImportError:  # a tree without live summaries
+    if summaries is None:
         return
+    refresh_after_events = summaries.refresh_after_events  # looked up late: tests patch it
     try:
         refresh_after_events(session_factory, redis, events,
                              retention_seconds=retention_seconds)

@@ -40,6 +40,19 @@ class AppResources(Middleware):
                 self._redis = make_redis(self.settings)
             return self._redis
 
+    def after_worker_boot(self, broker, worker):
+        # Built now rather than by the first message: a lone check-in after a deploy
+        # would otherwise wait for the engine, the imports and the first connections
+        # (measured: 100-800 ms for the first event of each worker process).
+        try:
+            from sqlalchemy import text
+
+            with self.session_factory() as session:
+                session.execute(text("SELECT 1"))
+            self.redis.ping()
+        except Exception:  # noqa: BLE001 - the first message will try (and report) again
+            pass
+
     def after_worker_shutdown(self, broker, worker):
         with self._lock:
             if self._engine is not None:
