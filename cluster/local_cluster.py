@@ -172,8 +172,11 @@ class Cluster:
             directory.mkdir(parents=True, exist_ok=True)
         # sessions and event history live in Redis's files: nobody else may read them
         (self.run_dir / "redis").chmod(0o700)
+        worker_files, worker_connections = topology.nginx_file_limits()
         (self.run_dir / "nginx.conf").write_text(topology.render_nginx_conf(
             foreground=True,
+            worker_rlimit_nofile=worker_files,
+            worker_connections=worker_connections,
             user=topology.nginx_user(self.static_dir, self.run_dir / "nginx" / "tmp"),
             pid_path=self.run_dir / "nginx" / "nginx.pid",
             error_log="stderr",

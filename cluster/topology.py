@@ -5,6 +5,7 @@ The same entries feed honcho (``make run``) and :class:`cluster.supervisor.Super
 """
 import os
 import pwd
+import resource
 import shlex
 import stat
 import sys
@@ -94,6 +95,29 @@ def redis_spec(*, port, data_dir, appendonly=True):
 def nginx_spec(*, port, prefix, conf):
     argv = [require("nginx"), "-p", f"{prefix}/", "-c", conf, "-e", "stderr"]
     return ProcessSpec("nginx", "lb", argv, port=port, ready_path="/readyz")
+
+
+#: nginx's limits per worker (the template's defaults, as in production): room for 10,000
+#: websockets on one worker, two connections each, plus the HTTP traffic
+NGINX_WORKER_CONNECTIONS = 32768
+NGINX_WORKER_FILES = 65536
+#: descriptors a worker needs besides its connections (logs, listening sockets)
+NGINX_SPARE_FILES = 64
+
+
+def nginx_file_limits():
+    """``(worker_rlimit_nofile, worker_connections)`` for nginx started by this process.
+
+    A root master raises its workers' limit to anything it is told; an unprivileged one
+    cannot go above its hard limit (it logs an alert and keeps the old one), so its
+    connections are sized to the hard limit instead.
+    """
+    files = NGINX_WORKER_FILES
+    if os.geteuid() != 0:
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        if hard != resource.RLIM_INFINITY:
+            files = min(files, hard)
+    return files, max(1024, min(NGINX_WORKER_CONNECTIONS, files - NGINX_SPARE_FILES))
 
 
 def nginx_user(*paths):

@@ -70,7 +70,7 @@ def nginx_conf(*, run_dir, https_port, http_port, web_ports, gateway_port, tls_d
 
     replace("pid /tmp/nginx.pid;", f"pid {run_dir}/nginx.pid;")
     replace("listen 80 default_server;", f"listen 127.0.0.1:{http_port} default_server;")
-    replace("listen 443 ssl default_server;", f"listen 127.0.0.1:{https_port} ssl default_server;")
+    replace("listen 443 ssl default_server", f"listen 127.0.0.1:{https_port} ssl default_server")
     replace("/run/secrets/tls_cert.pem", f"{tls_dir}/tls_cert.pem")
     replace("/run/secrets/tls_key.pem", f"{tls_dir}/tls_key.pem")
     replace("set $gateway_tasks tasks.gateway;", "set $gateway_tasks 127.0.0.1;")
