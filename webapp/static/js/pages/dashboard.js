@@ -98,7 +98,7 @@ document.addEventListener("alpine:init", () => {
         results.forEach((res, i) => {
           const code = this.branches[i].code;
           summaries[code] = pickCounts(res.summary);
-          versions[code] = (res.summary_versions || {})[code] || 0;
+          versions[versionKey(code, Absensi.branchToday(code))] = (res.summary_versions || {})[code] || 0;
           absent[code] = res.absent_users || [];
           rows = rows.concat(res.data || []);
         });
@@ -148,8 +148,9 @@ document.addEventListener("alpine:init", () => {
     applySummary(data) {
       if (!data || !data.summary || !Absensi.branch(data.branch)) return false;
       if (data.work_date !== Absensi.branchToday(data.branch)) return false;
-      if ((data.version || 0) < (this.versions[data.branch] || 0)) return false;
-      this.versions = Object.assign({}, this.versions, { [data.branch]: data.version || 0 });
+      const key = versionKey(data.branch, data.work_date);
+      if ((data.version || 0) < (this.versions[key] || 0)) return false;
+      this.versions = Object.assign({}, this.versions, { [key]: data.version || 0 });
       this.summaries = Object.assign({}, this.summaries, { [data.branch]: pickCounts(data.summary) });
       return true;
     },
@@ -158,6 +159,11 @@ document.addEventListener("alpine:init", () => {
       Absensi.attendance.highlight(this, id);
     },
   }));
+
+  // Versions count per branch and day: a new day's counter starts again from 1.
+  function versionKey(code, workDate) {
+    return code + "|" + workDate;
+  }
 
   function pickCounts(summary) {
     const out = {};

@@ -160,7 +160,7 @@ document.addEventListener("alpine:init", () => {
         const versions = {};
         (branch ? [res] : each).forEach((r, i) => {
           counts[codes[i]] = pickCounts(r.summary);
-          versions[codes[i]] = (r.summary_versions || {})[codes[i]] || 0;
+          versions[versionKey(codes[i], Absensi.branchToday(codes[i]))] = (r.summary_versions || {})[codes[i]] || 0;
         });
         this.todayCounts = Object.assign({}, this.todayCounts, counts);
         this.todayVersions = Object.assign({}, this.todayVersions, versions);
@@ -197,8 +197,9 @@ document.addEventListener("alpine:init", () => {
     applySummary(data) {
       if (!data || !data.summary || !Absensi.branch(data.branch)) return false;
       if (data.work_date !== Absensi.branchToday(data.branch)) return false;
-      if ((data.version || 0) < (this.todayVersions[data.branch] || 0)) return false;
-      this.todayVersions = Object.assign({}, this.todayVersions, { [data.branch]: data.version || 0 });
+      const key = versionKey(data.branch, data.work_date);
+      if ((data.version || 0) < (this.todayVersions[key] || 0)) return false;
+      this.todayVersions = Object.assign({}, this.todayVersions, { [key]: data.version || 0 });
       this.todayCounts = Object.assign({}, this.todayCounts, { [data.branch]: pickCounts(data.summary) });
       return true;
     },
@@ -378,6 +379,11 @@ document.addEventListener("alpine:init", () => {
       this.employees = all;
     },
   }));
+
+  // Versions count per branch and day: a new day's counter starts again from 1.
+  function versionKey(code, workDate) {
+    return code + "|" + workDate;
+  }
 
   function pickCounts(summary) {
     const out = {};
