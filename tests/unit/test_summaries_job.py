@@ -21,8 +21,8 @@ def jobs(db_url, redis_server, session_factory, redis_client):
                          enqueue=lambda *a: None)
 
 
-def test_refresh_summaries_publishes_changed_branches_on_one_scheduler(jobs, redis_client,
-                                                                      session_factory):
+def test_refresh_summaries_publishes_changed_branches_on_one_scheduler(
+        jobs, redis_client, session_factory):
     assert jobs.refresh_summaries(now=NOW) == ["JKT", "BDG", "SBY", "DPS"]
     # another scheduler (or this one) within the interval: the lock makes it skip
     assert jobs.refresh_summaries(now=NOW) is None
