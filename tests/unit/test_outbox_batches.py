@@ -402,3 +402,31 @@ def test_the_background_refresher_merges_batches_handed_in_while_it_works():
     while len(calls) < 2 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert calls == [[1], [2, 3, 4]]
+
+
+def test_a_run_that_keeps_being_asked_for_more_passes_hands_over_at_its_bound(
+        session_factory, redis_client, monkeypatch):
+    # Given at most 3 reads per run, and a commit (whose run finds the lock taken) during
+    # every pass of the holder, as in a sustained rush
+    monkeypatch.setattr(outbox, "MAX_BATCHES_PER_RUN", 3)
+    first = add_outbox_event(session_factory, user_id=1)
+    committed, continued = [first], []
+
+    def commit_and_send(n):
+        event_id = add_outbox_event(session_factory, user_id=2)
+        committed.append(event_id)
+        assert outbox.publish_outbox_event(session_factory, redis_client, event_id,
+                                           RETENTION) == []
+
+    _during_the_holders_reads(monkeypatch, session_factory, redis_client,
+                              on_read=commit_and_send)
+
+    # When the holder runs
+    published = outbox.publish_outbox_event(session_factory, redis_client, first, RETENTION,
+                                            continue_later=lambda: continued.append(1))
+
+    # Then it stopped after 3 passes, let the lock go and asked for a continuation; the
+    # last commit's id waits in the wanted set for it
+    assert published == committed[:3] and continued == [1]
+    assert redis_client.exists(outbox.DRAIN_LOCK_KEY) == 0
+    assert redis_client.smembers(outbox.DRAIN_WANTED_KEY) == {str(committed[3])}
