@@ -1,10 +1,11 @@
 """GET /api/attendances/today from aggregates: same Summary as row by row, bounded pages."""
 import datetime as dt
+import functools
 
 import pytest
 from sqlalchemy import select
 
-from tests.factories import login
+from tests.factories import Factory, login
 from tests.functional.test_attendance import at
 from tests.functional.test_leave import ask
 from webapp.accounts.models import User
@@ -56,7 +57,22 @@ def _row_by_row_summary(session, branches, now):
     }
 
 
-def test_summary_matches_the_row_by_row_definition_in_every_corner(make_app, factory, admin_app):
+@pytest.fixture(params=["sqlite", pytest.param("mariadb", marks=pytest.mark.integration)])
+def on_database(request, make_app):
+    """``(make_app, factory, admin_app)`` on the test's SQLite file or on MariaDB (whose
+    optimizer runs the IN subqueries its own way)."""
+    url = request.getfixturevalue("mysql_db_url") if request.param == "mariadb" else None
+    make = functools.partial(make_app, database_url=url)
+    admin = make()
+    factory = Factory(admin.app.registry["dbsession_factory"])
+    admin.admin = factory.admin(name="Admin HR", branch="JKT")
+    login(admin, admin.admin)
+    at(admin, NOW)
+    return make, factory, admin
+
+
+def test_summary_matches_the_row_by_row_definition_in_every_corner(on_database):
+    make_app, factory, admin_app = on_database
     # Given: late, on time, checked out, a deactivated user who checked in, a user who checked
     # in at Jakarta and then moved to Bandung, one on approved leave, one absent, and
     # yesterday's row in Bali
