@@ -176,15 +176,20 @@ class Publication(NamedTuple):
 
 
 def _publish_call(publications, retention_seconds):
-    keys, entries = [], []
+    keys, entries, last, body = [], [], None, None
     for p in publications:
         if not channel_names.is_valid(p.channel):
             raise ValueError(f"unknown channel: {p.channel!r}")
-        body = json.dumps(
-            {"event_id": p.event_id, "event": p.event, "node_id": p.node_id,
-             "ts": p.ts.isoformat() if hasattr(p.ts, "isoformat") else p.ts, "data": p.data},
-            separators=(",", ":"),
-        )
+        # an event's channels follow each other and share its body: encoded once
+        same = (p.event_id, p.event, p.node_id, p.ts, id(p.data))
+        if same != last:
+            body = json.dumps(
+                {"event_id": p.event_id, "event": p.event, "node_id": p.node_id,
+                 "ts": p.ts.isoformat() if hasattr(p.ts, "isoformat") else p.ts,
+                 "data": p.data},
+                separators=(",", ":"),
+            )
+            last = same
         keys += [stream_key(p.channel), f"{DEDUPE_PREFIX}{p.channel}:{p.event_id}"]
         entries += [_frame_head(p.channel), body]
     retention = int(retention_seconds)
