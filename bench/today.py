@@ -157,8 +157,9 @@ def main(argv=None):
             seed_today(stack, ids, args.attendances)
             for pid in _web_pids(stack):
                 spies.append(subprocess.Popen(
-                    [str(pathlib.Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--duration", "45", "--rate", "97",
-                     "--nonblocking", "--output", f"{args.profile}/today-{pid}.svg"],
+                    [str(pathlib.Path(sys.executable).parent / "py-spy"), "record",
+                     "--pid", str(pid), "--duration", "45", "--rate", "97", "--nonblocking",
+                     "--output", f"{args.profile}/today-{pid}.svg"],
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         row = today(stack, ids, attendances=args.attendances, concurrency=args.concurrency,
                     requests=args.requests)
