@@ -8,6 +8,7 @@ from pyramid.security import Allowed, Denied
 from pyramid.csrf import SessionCSRFStoragePolicy
 from sqlalchemy import select
 
+from webapp.accounts import principal as principals
 from webapp.accounts.models import User
 from webapp.sessions import has_live_session
 from webapp.settings import as_list
@@ -18,14 +19,14 @@ SESSION_AUTH_VERSION = "auth_version"
 
 class SessionSecurityPolicy:
     def identity(self, request):
-        return request.user
+        return request.principal
 
     def authenticated_userid(self, request):
-        user = request.user
-        return user.id if user else None
+        principal = request.principal
+        return principal.id if principal else None
 
     def permits(self, request, context, permission):
-        user = request.user
+        user = request.principal
         if user is None:
             return Denied("not logged in")
         if permission == "admin" and not user.is_admin:
@@ -46,17 +47,49 @@ class SessionSecurityPolicy:
         return []
 
 
-def current_user(request):
-    """The logged-in, active user, or None (reified as ``request.user``)."""
-    user_id = request.session.get(SESSION_USER)
+def current_principal(request):
+    """Who the logged-in, active user is, or None (reified as ``request.principal``):
+    proven by Redis's record of the user when it matches the session, else by the
+    database (see webapp.accounts.principal)."""
+    session = request.session
+    user_id = session.get(SESSION_USER)
     if user_id is None:
         return None
+    cache = request.registry["branch_cache"]
+    principal = principals.from_record(
+        session.principal_record, user_id=user_id,
+        auth_version=session.get(SESSION_AUTH_VERSION),
+        branch_of=lambda branch_id: cache.get(branch_id, session.branches_version))
+    if principal is not None:
+        return principal
+    user = _checked_user(request, user_id)
+    if user is None:
+        return None
+    request.__dict__[_LOADED_USER] = user
+    principals.remember_quietly(request.redis, user)
+    return principals.Principal.of(user)
+
+
+_LOADED_USER = "_absensi_loaded_user"
+
+
+def _checked_user(request, user_id):
     user = request.dbsession.scalar(select(User).where(User.id == user_id))
     if user is None or not user.active:
         return None
     if user.auth_version != request.session.get(SESSION_AUTH_VERSION):
         return None  # password changed or account deactivated since this login
     return user
+
+
+def current_user(request):
+    """The logged-in, active user's row, or None (reified as ``request.user``): for views
+    that need more of the user than ``request.principal`` says."""
+    principal = request.principal
+    if principal is None:
+        return None
+    user = request.__dict__.get(_LOADED_USER)
+    return user if user is not None else _checked_user(request, principal.id)
 
 
 def client_address(request):
@@ -96,4 +129,7 @@ def includeme(config):
     config.set_default_csrf_options(
         require_csrf=True, token="csrf_token", header="X-CSRF-Token", callback=csrf_applies,
     )
+    config.registry["branch_cache"] = principals.BranchCache(
+        config.registry["db_read_engine"])
+    config.add_request_method(current_principal, "principal", reify=True)
     config.add_request_method(current_user, "user", reify=True)

@@ -13,7 +13,23 @@ import time
 from pyramid.interfaces import ISession
 from zope.interface import implementer
 
+from webapp.accounts.principal import BRANCHES_VERSION_KEY, RECORD_PREFIX
+
 KEY_PREFIX = "absensi:session:"
+
+# One round trip per request: the session (sliding its expiry) and, for a logged-in
+# session, what proves its user without the database (webapp.accounts.principal).
+_LOAD = """
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {false, false, false} end
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+local record = false
+local ok, data = pcall(cjson.decode, raw)
+if ok and type(data) == 'table' and type(data['user_id']) == 'number' then
+  record = redis.call('GET', ARGV[2] .. string.format('%d', data['user_id']))
+end
+return {raw, record, redis.call('GET', ARGV[3])}
+"""
 
 
 @implementer(ISession)
@@ -29,6 +45,9 @@ class RedisSession(dict):
         self.lifetime = lifetime
         self._dirty = False
         self._deleted_ids = []
+        #: what Redis held beside the session when it was loaded (see load_session)
+        self.principal_record = None
+        self.branches_version = None
 
     # -- ISession --------------------------------------------------------------
     def changed(self):
@@ -128,13 +147,12 @@ def load_session(request):
     idle_timeout = int(settings["session.idle_timeout_seconds"])
     lifetime = int(settings["session.lifetime_seconds"])
     session_id = request.cookies.get(settings["session.cookie_name"])
-    data = None
+    data = record = branches_version = None
     if session_id and len(session_id) < 100:
         key = KEY_PREFIX + session_id
-        pipe = redis.pipeline()
-        pipe.get(key)
-        pipe.expire(key, idle_timeout)  # sliding expiry (capped below)
-        raw, _ = pipe.execute()
+        # sliding expiry (capped below)
+        raw, record, branches_version = redis.register_script(_LOAD)(
+            keys=[key], args=[idle_timeout, RECORD_PREFIX, BRANCHES_VERSION_KEY])
         data = json.loads(raw) if raw else None
         created = data.get("_created", 0) if isinstance(data, dict) else 0
         if data is not None and time.time() - created >= lifetime:
@@ -146,6 +164,8 @@ def load_session(request):
         request, redis=redis, session_id=session_id if data is not None else None,
         data=data, idle_timeout=idle_timeout, lifetime=lifetime,
     )
+    if data is not None:
+        session.principal_record, session.branches_version = record, branches_version
     request.add_response_callback(lambda req, resp: session.persist(resp, settings))
     return session
 

@@ -123,6 +123,7 @@ def test_an_outage_answers_json_503_with_retry_after(make_app, factory, monkeypa
 
     monkeypatch.setattr("webapp.sessions.load_session", fail, raising=True)
     monkeypatch.setattr(app.app.registry["redis"], "pipeline", fail)
+    monkeypatch.setattr(app.app.registry["redis"], "register_script", fail)
     monkeypatch.setattr("webapp.security.current_user", fail)
     app.app.registry.pop("allowed_methods_by_route", None)
 

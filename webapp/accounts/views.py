@@ -6,6 +6,7 @@ from pyramid.security import forget, remember
 from pyramid.view import view_config
 
 from webapp import validation as v
+from webapp.accounts import principal as principals
 from webapp.accounts import services
 from webapp.accounts.models import User
 from webapp.accounts.throttle import login_throttle
@@ -42,6 +43,7 @@ def login(request):
         raise ApiError(401, "invalid_credentials", "Email atau kata sandi salah.")
     throttle.refund(email, address)
     remember(request, user.id, user=user)
+    principals.remember(request.redis, user)  # its next requests need no user query
     return {"user": services.user_json(user), "csrf_token": get_csrf_token(request)}
 
 
@@ -115,7 +117,10 @@ def update_user(request):
     if "email" in body:
         raise invalid({"email": "Email tidak dapat diubah."})
     before = revocation.state_of(user)
+    # until this commits and its record is rewritten, the user's requests ask the database
+    principals.forget(request.redis, user.id)
     services.update_user(request.dbsession, user, body, acting_user=request.user)
+    after_commit(request.dbsession, functools.partial(principals.remember, request.redis, user))
     after = revocation.state_of(user)
     if after != before:
         # demoted, deactivated or a new password: their sockets close within seconds

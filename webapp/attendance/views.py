@@ -26,8 +26,9 @@ def _attendance_change(request, change, success_status):
     node_id = request.node_id
 
     def action():
-        attendance = change(request.dbsession, user=request.user, node_id=node_id, note=note,
-                            now=request.now, location=location)
+        # the principal, not the user row: the session already proved who this is
+        attendance = change(request.dbsession, user=request.principal, node_id=node_id,
+                            note=note, now=request.now, location=location)
         return success_status, {"attendance": attendance_json(attendance)}
 
     return idempotent_response(request, action)
@@ -57,7 +58,7 @@ def _page(request, query, errors, page, per_page):
 def my_attendances(request):
     errors = {}
     page, per_page = v.pagination(request.GET, errors)
-    query = services.history_query(user_id=request.user.id)
+    query = services.history_query(user_id=request.principal.id)
     return _page(request, query, errors, page, per_page)
 
 

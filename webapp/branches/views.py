@@ -1,7 +1,11 @@
+import functools
+
 from pyramid.view import view_config
 
 from webapp import validation as v
+from webapp.accounts.principal import bump_branches_version
 from webapp.branches.services import all_branches, branch_by_code, branch_json, update_branch
+from webapp.db import after_commit
 from webapp.errors import ApiError
 
 
@@ -17,4 +21,6 @@ def patch_branch(request):
     if branch is None:
         raise ApiError(404, "not_found", "Cabang tidak ditemukan.")
     update_branch(request.dbsession, branch, v.json_object(request))
+    # every node's branch cache reloads (webapp.accounts.principal)
+    after_commit(request.dbsession, functools.partial(bump_branches_version, request.redis))
     return branch_json(branch)

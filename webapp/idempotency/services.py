@@ -84,7 +84,7 @@ def idempotent_response(request, action):
     """Run a POST view's ``action`` at most once per ``Idempotency-Key`` of the user."""
     status, body, replayed = run_once(
         request.dbsession,
-        user_id=request.user.id,
+        user_id=request.principal.id,
         key=request.headers.get("Idempotency-Key"),
         fingerprint=f"{request.method} {request.path}",
         action=action,

@@ -1,0 +1,131 @@
+"""Who a request is, without a database query when Redis already proves it.
+
+A session holds the user's id and ``auth_version``. Checking that against the ``users``
+row cost every request a query and an ORM load: a fifth of a check-in. So web nodes keep
+a short-lived *record* of each logged-in user in Redis (``absensi:principal:<id>`` =
+``{"auth_version", "active", "role", "name", "branch_id"}``), which the session's own
+round trip reads along (webapp.sessions). A request whose session names the record's
+``auth_version`` of an active user is that user; anything else (no record, another
+version, inactive) asks the database, which stays the authority.
+
+Revocation holds because whoever changes a user deletes the record *before* committing
+(a request that cannot delete it fails with 503 and changes nothing) and writes the new
+one after the commit; until then requests ask the database. A request that read the
+database itself only adds a missing record (``SET NX``), so it can never overwrite a
+newer one, and every record expires after :data:`RECORD_TTL_SECONDS`: even a lost
+after-commit write is corrected within that time.
+"""
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+from redis.exceptions import RedisError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from webapp.branches.models import Branch
+
+log = logging.getLogger(__name__)
+
+RECORD_PREFIX = "absensi:principal:"
+RECORD_TTL_SECONDS = 300
+#: bumped after every committed branch change: nodes then reload their branch cache
+BRANCHES_VERSION_KEY = "absensi:branches:version"
+#: a node's branch cache is reloaded at least this often, whatever Redis says
+BRANCH_CACHE_MAX_AGE_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated user as the permission checks and the check-in need it."""
+
+    id: int
+    name: str
+    role: str
+    branch: Branch
+    auth_version: int
+
+    @property
+    def is_admin(self):
+        return self.role == "admin"
+
+    @property
+    def branch_id(self):
+        return self.branch.id
+
+    @classmethod
+    def of(cls, user):
+        return cls(user.id, user.name, user.role, user.branch, user.auth_version)
+
+
+def record_of(user):
+    return json.dumps({"auth_version": user.auth_version, "active": bool(user.active),
+                       "role": user.role, "name": user.name, "branch_id": user.branch_id},
+                      separators=(",", ":"))
+
+
+def remember(redis, user, *, only_if_absent=False):
+    """Write *user*'s record (after a login or a committed change; ``only_if_absent``
+    after a database check, so that it cannot replace a newer record)."""
+    redis.set(RECORD_PREFIX + str(user.id), record_of(user), ex=RECORD_TTL_SECONDS,
+              nx=only_if_absent)
+
+
+def forget(redis, user_id):
+    """Before a change to the user commits: requests ask the database until
+    :func:`remember` writes the new record. Raises when Redis is unreachable."""
+    redis.delete(RECORD_PREFIX + str(user_id))
+
+
+def from_record(raw, *, user_id, auth_version, branch_of):
+    """The principal a session proves with Redis's record *raw*, or None (ask the DB)."""
+    if not raw:
+        return None
+    try:
+        record = json.loads(raw)
+        if not record["active"] or record["auth_version"] != auth_version:
+            return None
+        branch = branch_of(record["branch_id"])
+        if branch is None:
+            return None
+        return Principal(int(user_id), record["name"], record["role"], branch, auth_version)
+    except (ValueError, KeyError, TypeError):
+        log.warning("unreadable principal record of user %s", user_id)
+        return None
+
+
+class BranchCache:
+    """Every branch, read once per node and shared by its request threads (read-only
+    detached rows), reloaded when the branches' version in Redis moved or after
+    :data:`BRANCH_CACHE_MAX_AGE_SECONDS`."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self._branches, self._version, self._loaded_at = {}, None, 0.0
+
+    def get(self, branch_id, version):
+        if version != self._version or \
+                time.monotonic() - self._loaded_at > BRANCH_CACHE_MAX_AGE_SECONDS:
+            self._reload(version)
+        return self._branches.get(branch_id)
+
+    def _reload(self, version):
+        with Session(self.engine, expire_on_commit=False) as session:
+            branches = {b.id: b for b in session.scalars(select(Branch))}
+            session.expunge_all()
+        # swapped in whole: concurrent readers see the old dict or the new one
+        self._branches, self._version, self._loaded_at = branches, version, time.monotonic()
+
+
+def bump_branches_version(redis):
+    """After a committed branch change (an after-commit callback)."""
+    redis.incr(BRANCHES_VERSION_KEY)
+
+
+def remember_quietly(redis, user):
+    """:func:`remember` with ``only_if_absent`` that never fails the request."""
+    try:
+        remember(redis, user, only_if_absent=True)
+    except RedisError:
+        log.warning("could not write the principal record of user %s", user.id, exc_info=True)
