@@ -17,6 +17,7 @@ after-commit write is corrected within that time.
 """
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -103,11 +104,17 @@ class BranchCache:
     def __init__(self, engine):
         self.engine = engine
         self._branches, self._version, self._loaded_at = {}, None, 0.0
+        self._lock = threading.Lock()
+
+    def _stale(self, version):
+        return version != self._version or \
+            time.monotonic() - self._loaded_at > BRANCH_CACHE_MAX_AGE_SECONDS
 
     def get(self, branch_id, version):
-        if version != self._version or \
-                time.monotonic() - self._loaded_at > BRANCH_CACHE_MAX_AGE_SECONDS:
-            self._reload(version)
+        if self._stale(version):
+            with self._lock:  # one reload, not one per request thread
+                if self._stale(version):
+                    self._reload(version)
         return self._branches.get(branch_id)
 
     def _reload(self, version):
