@@ -11,6 +11,7 @@ and the gateway's RSS per socket.
 import datetime as dt
 import random
 import time
+from pathlib import Path
 
 from bench import cpu
 from bench.report import Row
@@ -28,6 +29,19 @@ GATEWAY = "gateway-1"
 def _shares(clients, processes):
     base, extra = divmod(clients, processes)
     return [base + (1 if n < extra else 0) for n in range(processes) if base or n < extra]
+
+
+def _group_rss_kib(pgid):
+    """RSS of every process in group *pgid* (nginx's master and workers), in KiB."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid:
+                total += rss_kib(int(stat.parent.name))
+        except (OSError, IndexError, ValueError, RuntimeError):
+            continue  # gone meanwhile
+    return total
 
 
 def _publish(stack, marker):
@@ -55,6 +69,8 @@ def sockets_through_nginx(stack, *, clients=10000, processes=None, log=print):
         raise RuntimeError(f"{GATEWAY} is not running")
     processes = processes or max(2, -(-clients // SOCKETS_PER_PROCESS))
     idle = rss_kib(pid)
+    nginx = stack.cluster.supervisor.pid("nginx")
+    nginx_idle = _group_rss_kib(nginx)
     token = stack.realtime_token(stack.admin_headers())
     marker = random.randint(900_000_000, 999_999_999)
     fans = [Fanout(url=stack.cluster.ws_url, token=token, clients=share, event_id=marker,
@@ -75,6 +91,7 @@ def sockets_through_nginx(stack, *, clients=10000, processes=None, log=print):
             + (f": {errors}" if errors else "") + ")")
         time.sleep(1)
         loaded = rss_kib(pid)
+        nginx_loaded = _group_rss_kib(nginx)
         cpu_before = cpu.snapshot()
         published = _publish(stack, marker)
         results = [fan.result(timeout=120) for fan in fans]
@@ -110,6 +127,8 @@ def sockets_through_nginx(stack, *, clients=10000, processes=None, log=print):
         f"(Redis script) to each socket reading the frame; gateway RSS "
         f"{idle / 1024:.1f} MiB before the sockets, {loaded / 1024:.1f} MiB with them "
         f"(**{per_socket:.1f} KiB per socket**), {after / 1024:.1f} MiB after the event; "
+        f"nginx (all processes) {nginx_idle / 1024:.1f} -> {nginx_loaded / 1024:.1f} MiB "
+        f"({(nginx_loaded - nginx_idle) / max(connected, 1):.1f} KiB per socket); "
         f"errors = sockets that did not connect or never got the event"
         + (f" ({errors})" if errors else ""))
     row.notes.append(spent)

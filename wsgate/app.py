@@ -22,6 +22,7 @@ from webapp.servers import heartbeats
 from webapp.settings import load_settings
 from wsgate.handlers import HealthHandler, RealtimeSocket
 from wsgate.access import AccessGuard
+from wsgate.collector import CollectorPolicy
 from wsgate.hub import Hub
 from wsgate.metrics import MetricsHandler
 
@@ -128,6 +129,7 @@ async def serve(settings, stop=None):
     tasks = [
         loop.create_task(hub.run(), name="hub"),
         loop.create_task(guard.run(), name="access-guard"),
+        loop.create_task(CollectorPolicy(hub).run(), name="collector"),
         loop.create_task(_beat_forever(settings, sync_redis, hub, heartbeats.utc_now_iso()),
                          name="heartbeat"),
     ]

@@ -66,6 +66,8 @@ class Hub:
         #: event-loop time of the last thing Redis said over the subscription
         self.last_heard = None
         self.clients = set()
+        #: sockets closed since the start (the garbage collector's policy reads it)
+        self.detached = 0
         self._channels = {}
         self._delivered = {}
         # Start of the current (or last) pub/sub subscription, in Redis time. Before the
@@ -82,7 +84,9 @@ class Hub:
         metrics.CONNECTIONS_OPENED.inc()
 
     def detach(self, client):
-        self.clients.discard(client)
+        if client in self.clients:
+            self.clients.discard(client)
+            self.detached += 1
         for channel in client.subscriptions:
             self.remove(channel, client)
 

@@ -23,13 +23,14 @@ RECV_TIMEOUT = 5
 
 @pytest.fixture()
 def start_gateway(redis_server, tmp_path):
-    """``start_gateway(redis_url=None, node_id=...)`` -> a running :class:`Gateway`."""
+    """``start_gateway(redis_url=None, node_id=..., **settings)`` -> a running
+    :class:`Gateway` (settings as ``gateway__max_connections="1"``)."""
     gateways = []
 
-    def start(redis_url=None, node_id="gateway-test"):
+    def start(redis_url=None, node_id="gateway-test", **settings):
         # a short auth timeout and heartbeat, so the tests about them are quick
         config = write_config(tmp_path / f"{node_id}.ini", gateway__auth_timeout_seconds="1",
-                              heartbeat__interval_seconds="1")
+                              heartbeat__interval_seconds="1", **settings)
         gateway = Gateway(redis_url=redis_url or redis_server.url, secret=SECRET, config=config,
                           workdir=tmp_path, node_id=node_id)
         gateways.append(gateway)
@@ -460,6 +461,39 @@ def test_a_client_that_never_reads_does_not_delay_the_others(gateway, sockets, r
     # (its close frame, 4008, waits behind megabytes it never reads; Tornado then aborts)
     wait_until(lambda: gateway.health()[1]["connections"] == 1, timeout=10,
                what="slow client dropped")
+
+
+def test_a_frame_beyond_64_kib_arrives_whole(gateway, sockets, redis_client):
+    # Given a subscriber (frames are built by the gateway itself: 8-byte length past 64 KiB)
+    ws = authenticated(sockets, gateway)
+    subscribe(ws, "attendances")
+    # When an event of ~70 kB and a small one follow each other
+    publish(redis_client, 1, size=70_000)
+    publish(redis_client, 2)
+    # Then both arrive intact, in order
+    big, small = recv(ws), recv(ws)
+    assert (big["event_id"], len(big["data"]["note"])) == (1, 70_000)
+    assert small["event_id"] == 2
+
+
+def test_a_full_gateway_answers_503_and_takes_sockets_again_when_one_leaves(
+        start_gateway, sockets):
+    # Given a gateway for one socket, holding one
+    gateway = start_gateway(gateway__max_connections="1")
+    first = authenticated(sockets, gateway)
+    # When another one connects, it is refused with 503 before the upgrade
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        sockets(gateway.url)
+    assert refused.value.status_code == 503
+    # Then once the first leaves, a new one gets in
+    first.close()
+    wait_until(lambda: gateway.health()[1]["connections"] == 0, timeout=5, what="socket gone")
+    authenticated(sockets, gateway)
+
+
+def test_the_gateway_logs_its_open_files_limit_at_start(gateway):
+    assert "open files limit" in gateway.output()
+    assert "sockets need" in gateway.output()
 
 
 def test_healthz_reports_node_and_connections(gateway, sockets):
