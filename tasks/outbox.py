@@ -48,6 +48,11 @@ DRAIN_WANTED_POP = 1000
 #: set by the web nodes' hand-off while the message it sent waits to start (see enqueuer)
 DRAIN_QUEUED_KEY = "absensi:outbox:drain:queued"
 DRAIN_QUEUED_MS = 3_000
+#: left by every drain run: web nodes coalesce only while workers that drain are about
+#: (during a deploy, workers of the one-event-per-message kind publish only the event
+#: their message names, so every commit must still send its own)
+DRAIN_CAPABLE_KEY = "absensi:outbox:drain:capable"
+DRAIN_CAPABLE_SECONDS = 3600
 #: batches (reads) per run, well within the actor's 30 s time limit even on a loaded
 #: machine (10,000 events at ~1,200/s: 8 s); the rest continues in a fresh message, also
 #: when commits keep asking for one more pass (see DrainResult.more)
@@ -72,11 +77,12 @@ redis.call('SET', KEYS[1], n, 'EX', math.floor(lease))
 return n
 """
 
-# KEYS: lock, wanted set, queued flag. ARGV: token, lock ms, event id (or ''), how many
-# to pop. Taken: {1, wanted ids}. Held by another run: the id joins the wanted set, {0}.
+# KEYS: lock, wanted set, queued flag, capability. ARGV: token, lock ms, event id (or
+# ''), how many to pop, capability TTL. Taken: {1, wanted ids}. Held by another run: the id joins the wanted set, {0}.
 # Either way this run has started: the next commit must send a message again.
 _DRAIN_ENTER = """
 redis.call('DEL', KEYS[3])
+redis.call('SET', KEYS[4], '1', 'EX', ARGV[5])
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {1, redis.call('SPOP', KEYS[2], ARGV[4])}
 end
@@ -113,6 +119,15 @@ return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 """
 
 
+# KEYS: queued flag, capability. ARGV: event id, flag ms. 1: send the message, 0: a queued
+# one will do.
+_HAND_OFF = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return 1 end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0
+"""
+
+
 class PublishFailed(RuntimeError):
     """The message's own event could not be published (the actor is retried)."""
 
@@ -133,11 +148,12 @@ def enqueuer(broker, *, coalesce=False):
     enqueue without importing (and declaring) the worker's actors.
 
     With *coalesce* (the web nodes' after-commit hand-off) a commit sends nothing while a
-    message sent before has not started yet (one ``SET NX``, the only round trip): that
+    message sent before has not started yet (one small script, the only round trip): that
     run reads every event committed before it starts, so in a rush one message serves
     the commits of the moment instead of one message (and one empty run) each. The flag
     expires after DRAIN_QUEUED_MS, so a message lost meanwhile delays later commits by
-    that much at most (and the relay sweep covers whatever stays unpublished).
+    that much at most (and the relay sweep covers whatever stays unpublished). Until a
+    drain has run (workers of an older release), every commit sends its message.
     """
     def send(event_id):
         return broker.enqueue(Message(
@@ -148,9 +164,11 @@ def enqueuer(broker, *, coalesce=False):
     if not coalesce:
         return send
 
+    hand_off = broker.client.register_script(_HAND_OFF)
+
     def enqueue(event_id):
-        if not broker.client.set(DRAIN_QUEUED_KEY, int(event_id), nx=True,
-                                 px=DRAIN_QUEUED_MS):
+        if not int(hand_off(keys=[DRAIN_QUEUED_KEY, DRAIN_CAPABLE_KEY],
+                            args=[int(event_id), DRAIN_QUEUED_MS])):
             return None  # a queued run will read this commit's events
         try:
             return send(event_id)
@@ -217,9 +235,9 @@ def drain(session_factory, redis, *, retention_seconds, event_id=None,
                                         retention_seconds=retention_seconds)
     try:
         taken, wanted = redis.register_script(_DRAIN_ENTER)(
-            keys=[DRAIN_LOCK_KEY, DRAIN_WANTED_KEY, DRAIN_QUEUED_KEY],
+            keys=[DRAIN_LOCK_KEY, DRAIN_WANTED_KEY, DRAIN_QUEUED_KEY, DRAIN_CAPABLE_KEY],
             args=[token, DRAIN_LOCK_MS, "" if event_id is None else int(event_id),
-                  DRAIN_WANTED_POP])
+                  DRAIN_WANTED_POP, DRAIN_CAPABLE_SECONDS])
     except Exception:
         if event_id is not None:  # the message's attempt failed before reading anything
             _count_failed_attempts(session_factory, [event_id])

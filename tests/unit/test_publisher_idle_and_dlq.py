@@ -141,8 +141,10 @@ def test_dead_letters_whose_events_were_published_since_are_removed(
 
 def test_the_web_hand_off_sends_one_message_while_one_waits_to_start(
         broker, session_factory, redis_client):
-    # Given the web nodes' enqueue function and three commits in a row
+    # Given the web nodes' enqueue function, workers that drain (one ran already), and
+    # three commits in a row
     enqueue = outbox.enqueuer(broker, coalesce=True)
+    outbox.publish_outbox_event(session_factory, redis_client, 0, 48 * 3600)
     first, second, third = (add_outbox_event(session_factory, user_id=u) for u in (1, 2, 3))
     for event_id in (first, second, third):
         enqueue(event_id)
@@ -158,3 +160,17 @@ def test_the_web_hand_off_sends_one_message_while_one_waits_to_start(
     enqueue(fourth)
     assert sorted(json.loads(b)["args"] for b in redis_client.hvals(
         f"dramatiq:{outbox.QUEUE}.msgs")) == [[first], [fourth]]
+
+
+def test_the_web_hand_off_does_not_coalesce_before_a_drain_ran(broker, session_factory,
+                                                                redis_client):
+    # Given workers of the release before (they publish only the event their message
+    # names), e.g. web nodes deployed first: no drain has ever run
+    enqueue = outbox.enqueuer(broker, coalesce=True)
+    ids = [add_outbox_event(session_factory, user_id=u) for u in (1, 2)]
+
+    # When two commits hand off, then each sent its own message
+    for event_id in ids:
+        enqueue(event_id)
+    assert sorted(json.loads(b)["args"] for b in redis_client.hvals(
+        f"dramatiq:{outbox.QUEUE}.msgs")) == [[i] for i in ids]
