@@ -74,7 +74,7 @@ def sockets_through_nginx(stack, *, clients=10000, processes=None, log=print):
     token = stack.realtime_token(stack.admin_headers())
     marker = random.randint(900_000_000, 999_999_999)
     fans = [Fanout(url=stack.cluster.ws_url, token=token, clients=share, event_id=marker,
-                   connect_concurrency=50)
+                   connect_concurrency=25)
             for share in _shares(clients, processes)]
     finished = False
     try:
