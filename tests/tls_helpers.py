@@ -9,6 +9,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from cluster.servers import MariaDBServer
+
 
 class TlsFiles(NamedTuple):
     cert: Path
@@ -53,3 +55,15 @@ def make_server_certificate(directory, hosts=("127.0.0.1", "localhost")):
     _write_key(files.key, key)
     files.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     return files
+
+
+class TlsMariaDB(MariaDBServer):
+    """A :class:`MariaDBServer` that, like production's, accepts TCP clients only over TLS."""
+
+    def __init__(self, *, tls, **kwargs):
+        super().__init__(**kwargs)
+        self.tls = tls
+
+    def _spawn(self, argv):
+        super()._spawn([*argv, f"--ssl-ca={self.tls.ca}", f"--ssl-cert={self.tls.cert}",
+                        f"--ssl-key={self.tls.key}", "--require-secure-transport=ON"])

@@ -15,24 +15,12 @@ import time
 from pathlib import Path
 
 from cluster import topology
-from cluster.servers import MariaDBServer, RedisServer, free_port, port_open, require, wait_until
+from cluster.servers import RedisServer, free_port, port_open, require, wait_until
 from tests.image import wiring
-from tests.tls_helpers import make_server_certificate
+from tests.tls_helpers import TlsMariaDB, make_server_certificate
 
 #: the stack's services that the test runs as containers (besides the migrate job)
 SERVICES = ("app-node-1", "app-node-2", "worker", "gateway", "scheduler")
-
-
-class TlsMariaDB(MariaDBServer):
-    """A :class:`MariaDBServer` that, like the stack's, accepts TCP clients only over TLS."""
-
-    def __init__(self, *, tls, **kwargs):
-        super().__init__(**kwargs)
-        self.tls = tls
-
-    def _spawn(self, argv):
-        super()._spawn([*argv, f"--ssl-ca={self.tls.ca}", f"--ssl-cert={self.tls.cert}",
-                        f"--ssl-key={self.tls.key}", "--require-secure-transport=ON"])
 
 
 class Deployment:

@@ -61,3 +61,55 @@ def test_plaintext_is_refused_by_a_tls_redis(tls_redis):
                         socket_timeout=2, socket_connect_timeout=2)
     with pytest.raises(redis.exceptions.ConnectionError):
         plain.ping()
+
+
+@pytest.fixture(scope="module")
+def tls_mariadb():
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from tests.tls_helpers import TlsMariaDB
+
+    # mysql reads its certificate and key: a directory outside pytest's private tree
+    pki = Path(tempfile.mkdtemp(prefix="absensi-test-pki-"))
+    pki.chmod(0o755)
+    try:
+        tls = make_server_certificate(pki)
+        with TlsMariaDB(tls=tls, password="tls-test-pw") as server:
+            yield server, tls
+    finally:
+        shutil.rmtree(pki, ignore_errors=True)
+
+
+def _engine_for(server, ca):
+    from webapp.db import make_engine
+
+    return make_engine({"database.url": server.url, "database.ssl_ca": str(ca)})
+
+
+def test_the_database_is_reached_over_tls_with_the_configured_ca(tls_mariadb):
+    from sqlalchemy import text
+
+    server, tls = tls_mariadb
+    engine = _engine_for(server, tls.ca)
+    try:
+        with engine.connect() as connection:
+            cipher = connection.execute(text("SHOW SESSION STATUS LIKE 'Ssl_cipher'")).one()[1]
+        assert cipher
+    finally:
+        engine.dispose()
+
+
+def test_a_database_certificate_from_another_ca_is_refused(tls_mariadb, tmp_path):
+    from sqlalchemy.exc import OperationalError
+
+    server, _ = tls_mariadb
+    stranger = make_server_certificate(tmp_path / "other-ca")  # same names, other CA
+    engine = _engine_for(server, stranger.ca)
+    try:
+        with pytest.raises(OperationalError):
+            with engine.connect():
+                pass
+    finally:
+        engine.dispose()
