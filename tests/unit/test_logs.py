@@ -114,6 +114,9 @@ class QuickJobs:
     def purge_outbox(self):
         pass
 
+    def refresh_summaries(self):
+        pass
+
     def end_of_day(self, *args):
         pass
 
