@@ -108,15 +108,19 @@ NGINX_SPARE_FILES = 64
 def nginx_file_limits():
     """``(worker_rlimit_nofile, worker_connections)`` for nginx started by this process.
 
-    A root master raises its workers' limit to anything it is told; an unprivileged one
-    cannot go above its hard limit (it logs an alert and keeps the old one), so its
-    connections are sized to the hard limit instead.
+    nginx's workers cannot go above the hard limit they inherit unless the kernel lets
+    them raise it (root in the machine's own user namespace; not root in a container,
+    where nginx only logs an alert and keeps the old limit). So this process raises its
+    own hard limit if it may (its children inherit it), and otherwise sizes nginx's
+    connections to the hard limit there is.
     """
     files = NGINX_WORKER_FILES
-    if os.geteuid() != 0:
-        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-        if hard != resource.RLIM_INFINITY:
-            files = min(files, hard)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < files:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, files))
+        except (ValueError, OSError):
+            files = hard
     return files, max(1024, min(NGINX_WORKER_CONNECTIONS, files - NGINX_SPARE_FILES))
 
 

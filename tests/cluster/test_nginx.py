@@ -282,3 +282,30 @@ def test_metrics_are_not_served_through_the_load_balancer(lb):
     assert not [r for node in nodes for r in node.requests if "etrics" in r[1]]
     # while the nodes' other paths still go through
     assert request(cluster, "GET", "/healthz")[0] == 200
+
+
+def test_nginx_file_limits_follow_what_the_kernel_allows(monkeypatch):
+    import resource
+
+    from cluster import topology
+
+    calls = []
+
+    def refuse(which, value):
+        calls.append(value)
+        raise ValueError("not allowed to raise the maximum limit")
+
+    # Given a hard limit of 20,000 that may not be raised (unprivileged, or a container)
+    monkeypatch.setattr(topology.resource, "getrlimit", lambda which: (1024, 20000))
+    monkeypatch.setattr(topology.resource, "setrlimit", refuse)
+    # Then nginx is sized to it, not promised descriptors it cannot get
+    assert topology.nginx_file_limits() == (20000, 20000 - topology.NGINX_SPARE_FILES)
+    assert calls == [(1024, topology.NGINX_WORKER_FILES)]
+
+    # Given one that may be raised, each worker gets room for 10,000 websockets alone
+    monkeypatch.setattr(topology.resource, "setrlimit", lambda which, value: None)
+    assert topology.nginx_file_limits() == (65536, 32768)
+    monkeypatch.setattr(topology.resource, "getrlimit",
+                        lambda which: (1024, resource.RLIM_INFINITY))
+    assert topology.nginx_file_limits() == (65536, 32768)
+    assert 32768 >= 2 * 10000 + 1000  # client + gateway connection per socket, plus HTTP
