@@ -423,6 +423,43 @@
     }
   };
 
+  /**
+   * Live branch summaries (the `summaries` channel). A page holds each branch's
+   * counts and the version they came with, per branch and day (a new day's
+   * counter starts again from 1); a pushed summary older than the held one is
+   * ignored, so an old push arriving late never undoes a newer HTTP load.
+   */
+  Absensi.summaries = {
+    key: (code, workDate) => code + "|" + workDate,
+
+    /** The *keys* of a Summary, missing ones as 0. */
+    counts(summary, keys) {
+      const out = {};
+      keys.forEach((k) => (out[k] = summary ? summary[k] || 0 : 0));
+      return out;
+    },
+
+    /** The version an HTTP today answer carries for branch *code*. */
+    loaded(answer, code) {
+      return (answer.summary_versions || {})[code] || 0;
+    },
+
+    /** `{versions, counts}` with pushed *data* applied, or null if it is not today's
+     *  or older than what is held. */
+    apply(held, data, keys) {
+      if (!data || !data.summary || !Absensi.branch(data.branch)) return null;
+      if (data.work_date !== Absensi.branchToday(data.branch)) return null;
+      const key = Absensi.summaries.key(data.branch, data.work_date);
+      if ((data.version || 0) < (held.versions[key] || 0)) return null;
+      return {
+        versions: Object.assign({}, held.versions, { [key]: data.version || 0 }),
+        counts: Object.assign({}, held.counts, {
+          [data.branch]: Absensi.summaries.counts(data.summary, keys),
+        }),
+      };
+    },
+  };
+
   // ---------------------------------------------------------------- toasts
   Absensi.toast = function (message, options) {
     const opts = options || {};

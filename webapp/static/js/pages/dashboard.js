@@ -97,8 +97,8 @@ document.addEventListener("alpine:init", () => {
         let rows = [];
         results.forEach((res, i) => {
           const code = this.branches[i].code;
-          summaries[code] = pickCounts(res.summary);
-          versions[versionKey(code, Absensi.branchToday(code))] = (res.summary_versions || {})[code] || 0;
+          summaries[code] = Absensi.summaries.counts(res.summary, COUNT_KEYS);
+          versions[Absensi.summaries.key(code, Absensi.branchToday(code))] = Absensi.summaries.loaded(res, code);
           absent[code] = res.absent_users || [];
           rows = rows.concat(res.data || []);
         });
@@ -144,14 +144,12 @@ document.addEventListener("alpine:init", () => {
       this.applySummary(data);
     },
 
-    /** A pushed Summary of one branch's today; older versions than the held one are ignored. */
+    /** A pushed Summary of one branch's today (see Absensi.summaries). */
     applySummary(data) {
-      if (!data || !data.summary || !Absensi.branch(data.branch)) return false;
-      if (data.work_date !== Absensi.branchToday(data.branch)) return false;
-      const key = versionKey(data.branch, data.work_date);
-      if ((data.version || 0) < (this.versions[key] || 0)) return false;
-      this.versions = Object.assign({}, this.versions, { [key]: data.version || 0 });
-      this.summaries = Object.assign({}, this.summaries, { [data.branch]: pickCounts(data.summary) });
+      const next = Absensi.summaries.apply({ versions: this.versions, counts: this.summaries }, data, COUNT_KEYS);
+      if (!next) return false;
+      this.versions = next.versions;
+      this.summaries = next.counts;
       return true;
     },
 
@@ -159,17 +157,6 @@ document.addEventListener("alpine:init", () => {
       Absensi.attendance.highlight(this, id);
     },
   }));
-
-  // Versions count per branch and day: a new day's counter starts again from 1.
-  function versionKey(code, workDate) {
-    return code + "|" + workDate;
-  }
-
-  function pickCounts(summary) {
-    const out = {};
-    COUNT_KEYS.forEach((k) => (out[k] = summary ? summary[k] || 0 : 0));
-    return out;
-  }
 
   function localTime() {
     return new Date().toLocaleTimeString("id-ID", { hour: "2-digit", minute: "2-digit" });

@@ -159,8 +159,8 @@ document.addEventListener("alpine:init", () => {
         const counts = {};
         const versions = {};
         (branch ? [res] : each).forEach((r, i) => {
-          counts[codes[i]] = pickCounts(r.summary);
-          versions[versionKey(codes[i], Absensi.branchToday(codes[i]))] = (r.summary_versions || {})[codes[i]] || 0;
+          counts[codes[i]] = Absensi.summaries.counts(r.summary, TODAY_COUNT_KEYS);
+          versions[Absensi.summaries.key(codes[i], Absensi.branchToday(codes[i]))] = Absensi.summaries.loaded(r, codes[i]);
         });
         this.todayCounts = Object.assign({}, this.todayCounts, counts);
         this.todayVersions = Object.assign({}, this.todayVersions, versions);
@@ -193,14 +193,13 @@ document.addEventListener("alpine:init", () => {
       this.applySummary(data);
     },
 
-    /** A pushed Summary of one branch's today; older versions than the held one are ignored. */
+    /** A pushed Summary of one branch's today (see Absensi.summaries). */
     applySummary(data) {
-      if (!data || !data.summary || !Absensi.branch(data.branch)) return false;
-      if (data.work_date !== Absensi.branchToday(data.branch)) return false;
-      const key = versionKey(data.branch, data.work_date);
-      if ((data.version || 0) < (this.todayVersions[key] || 0)) return false;
-      this.todayVersions = Object.assign({}, this.todayVersions, { [key]: data.version || 0 });
-      this.todayCounts = Object.assign({}, this.todayCounts, { [data.branch]: pickCounts(data.summary) });
+      const held = { versions: this.todayVersions, counts: this.todayCounts };
+      const next = Absensi.summaries.apply(held, data, TODAY_COUNT_KEYS);
+      if (!next) return false;
+      this.todayVersions = next.versions;
+      this.todayCounts = next.counts;
       return true;
     },
 
@@ -379,15 +378,4 @@ document.addEventListener("alpine:init", () => {
       this.employees = all;
     },
   }));
-
-  // Versions count per branch and day: a new day's counter starts again from 1.
-  function versionKey(code, workDate) {
-    return code + "|" + workDate;
-  }
-
-  function pickCounts(summary) {
-    const out = {};
-    TODAY_COUNT_KEYS.forEach((k) => (out[k] = summary ? summary[k] || 0 : 0));
-    return out;
-  }
 });
