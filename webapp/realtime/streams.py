@@ -227,7 +227,12 @@ def publish_many(redis, publications, *, retention_seconds):
     if not publications:
         return []
     keys, args = _publish_call(publications, retention_seconds)
-    return [_text(o) for o in redis.register_script(_PUBLISH)(keys=keys, args=args)]
+    offsets = redis.register_script(_PUBLISH)(keys=keys, args=args)
+    if not isinstance(offsets, list):
+        # a pipeline queued the call (its execute() answers the offsets); iterating it
+        # would queue GETs forever (redis-py's __getitem__ is GET)
+        return offsets
+    return [_text(o) for o in offsets]
 
 
 def publish(redis, channel, *, event_id, event, node_id, ts, data, retention_seconds):
@@ -237,9 +242,9 @@ def publish(redis, channel, *, event_id, event, node_id, ts, data, retention_sec
     actor) changes nothing and returns the first offset. Entries older than
     *retention_seconds* are trimmed on the way.
     """
-    [offset] = publish_many(redis, [Publication(channel, event_id, event, node_id, ts, data)],
-                            retention_seconds=retention_seconds)
-    return offset
+    offsets = publish_many(redis, [Publication(channel, event_id, event, node_id, ts, data)],
+                           retention_seconds=retention_seconds)
+    return offsets[0] if isinstance(offsets, list) else offsets
 
 
 async def apublish(redis, channel, *, event_id, event, node_id, ts, data, retention_seconds):
