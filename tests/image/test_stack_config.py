@@ -188,3 +188,11 @@ def test_mariadb_and_redis_keep_their_data_and_speak_tls_only(stack):
     redis_command = " ".join(services["redis"]["command"])
     assert "--port 0 --tls-port 6379" in redis_command
     assert "requirepass" in redis_command and "/run/secrets/redis_password" in redis_command
+
+
+def test_the_data_servers_secrets_are_readable_by_their_user_only(stack):
+    # written 256 (= 0o400) in the file: decimal, which YAML 1.1 and 1.2 read alike
+    owned = [secret for service in stack["services"].values()
+             for secret in service.get("secrets", [])
+             if isinstance(secret, dict) and secret.get("uid") == "999"]
+    assert len(owned) == 3 and all(secret.get("mode") == 0o400 for secret in owned), owned
