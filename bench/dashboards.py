@@ -6,7 +6,8 @@ the page: subscribes to ``attendances`` and ``summaries`` through nginx, loads
 ``summary_versions``), then only applies what arrives: attendance rows by id, and a
 pushed summary when its version is at least the one held; it reloads over HTTP only on
 ``recovered: false``. On "stop" (stdin) it reports every dashboard's final counts and how
-many HTTP requests it made, so the parent can compare them with the database.
+many HTTP requests it made (once every frame sent has arrived: each board reads until its
+socket has been quiet for a moment), so the parent can compare them with the database.
 
 :class:`Dashboards` is the parent's side; :func:`database_counts` the truth to compare with.
 """
@@ -18,8 +19,12 @@ import threading
 import time
 
 from bench import REPO_ROOT
+from bench.wsclients import _lean_connect
 
 COUNT_KEYS = ("employees", "checked_in", "late", "checked_out", "not_checked_in", "on_leave")
+#: after "stop", a board has seen everything once its socket was quiet this long
+QUIET_SECONDS = 1.5
+DRAIN_MAX_SECONDS = 120
 
 
 class _Board:
@@ -57,31 +62,36 @@ class _Board:
         return None
 
     async def run(self, stop):
-        from tornado.httpclient import HTTPRequest
-        from tornado.websocket import websocket_connect
-
-        ws = await websocket_connect(HTTPRequest(self.job["ws"], headers={
-            "Origin": self.job["origin"]}, connect_timeout=60, request_timeout=60))
-        ws.write_message(json.dumps({"op": "auth", "token": self.job["token"]}))
-        await ws.read_message()
-        channels = {"attendances", "summaries"}
-        for channel in channels:
-            ws.write_message(json.dumps({"op": "subscribe", "channel": channel}))
-        # load once both subscriptions are live: nothing can fall between the two
-        while channels:
-            frame = json.loads(await ws.read_message())
-            if frame.get("op") == "subscribed":
-                channels.discard(frame["channel"])
-            else:
-                self.apply(frame)
-        await self.load()
-        while not stop.is_set():
-            text = await ws.read_message()
-            if text is None:
-                self.closed = f"closed {ws.close_code} {ws.close_reason}"
-                return
-            if self.apply(json.loads(text)) == "reload":
-                await self.load()
+        # the bench's lean client: tornado's costs ~200 us of CPU per frame, taken from
+        # the servers on these same two cores (browsers run elsewhere)
+        ws = await _lean_connect(asyncio.get_running_loop(), self.job["ws"], 60)
+        try:
+            ws.send_text(json.dumps({"op": "auth", "token": self.job["token"]}))
+            await ws.next_text(60)
+            channels = {"attendances", "summaries"}
+            for channel in channels:
+                ws.send_text(json.dumps({"op": "subscribe", "channel": channel}))
+            # load once both subscriptions are live: nothing can fall between the two
+            while channels:
+                frame = await ws.next_text(60)
+                if frame.get("op") == "subscribed":
+                    channels.discard(frame["channel"])
+                else:
+                    self.apply(frame)
+            await self.load()
+            while True:
+                try:
+                    frame = await ws.next_text(QUIET_SECONDS if stop.is_set() else 5)
+                except asyncio.TimeoutError:
+                    if stop.is_set():
+                        return  # quiet since the stop: every frame has arrived
+                    continue
+                if self.apply(frame) == "reload":
+                    await self.load()
+        except ConnectionError as error:
+            self.closed = str(error)
+        finally:
+            ws.close()
 
     def report(self):
         return {"summaries": self.summaries, "requests": self.requests,
@@ -104,8 +114,8 @@ async def _main(job):
     sys.stdout.flush()
     await asyncio.wait_for(loop.run_in_executor(None, sys.stdin.readline),
                            timeout=job.get("max_seconds", 1200))
-    await asyncio.sleep(job.get("settle_seconds", 2))  # the last frames' way here
-    stop.set()
+    stop.set()  # each board reads on until its socket stays quiet
+    await asyncio.wait(tasks, timeout=DRAIN_MAX_SECONDS)
     for task in tasks:
         task.cancel()
     sys.stdout.write(json.dumps({"boards": [board.report() for board in boards]}) + "\n")
@@ -144,7 +154,7 @@ class Dashboards:
             raise
         return self
 
-    def stop(self, timeout=60):
+    def stop(self, timeout=DRAIN_MAX_SECONDS + 60):
         try:
             out, err = self.process.communicate("stop\n", timeout=timeout)
         except BaseException:

@@ -3,13 +3,14 @@ import pytest
 import transaction
 from sqlalchemy import text
 
-from webapp.db import get_tm_session
+from webapp.db import get_tm_session, join_request_transactions
 from webapp.events import services
 
 
 @pytest.fixture()
 def enqueued(session_factory):
     calls = []
+    join_request_transactions(session_factory)  # as webapp.db's includeme does
     services.install(session_factory, calls.append)
     return calls
 
