@@ -190,7 +190,8 @@ def main(argv=None):
     settings = (
         f"4 web nodes (gunicorn gthread, {args.gunicorn_workers} processes × "
         f"{args.gunicorn_threads} threads each) behind nginx {versions['nginx']} "
-        f"(worker_processes auto); {args.workers} Dramatiq worker ({WORKER_PROCESSES} processes × 4 threads); "
+        f"(worker_processes auto); {args.workers} Dramatiq worker "
+        f"({WORKER_PROCESSES} processes × 4 threads); "
         f"1 gateway in the cluster + 1 of its own for the fan-out; scheduler; "
         f"MariaDB {versions['mariadb']} (innodb_flush_log_at_trx_commit=2, 128 MiB buffer "
         f"pool); Redis {versions['redis']} (no persistence); RLIMIT_NOFILE {fd_limit}."

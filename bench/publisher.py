@@ -198,7 +198,8 @@ def publisher(stack, user_ids, *, events=5000, log=print):
         f"the {events} hand-offs (one small script each) sent {counts.get('ltrim', 0)} publisher "
         f"messages (each rings the doorbell once); Redis ran {counts.get('evalsha', 0)} "
         f"scripts in all (the hand-offs, messages' enqueue/fetch/ack, drain lock, one "
-        f"publish per batch of up to 500 events); a backlog of {events} more events drained from one message at "
+        f"publish per batch of up to 500 events); a backlog of {events} more events "
+        f"drained from one message at "
         f"{backlog:.0f} ev/s (the publisher's own pace, without the hand-off)")
     row.notes.append(cpu.describe(spent).replace("in the round", "while draining"))
     if errors:

@@ -78,7 +78,8 @@ return n
 """
 
 # KEYS: lock, wanted set, queued flag, capability. ARGV: token, lock ms, event id (or
-# ''), how many to pop, capability TTL. Taken: {1, wanted ids}. Held by another run: the id joins the wanted set, {0}.
+# ''), how many to pop, capability TTL. Taken: {1, wanted ids}. Held by another run:
+# the id joins the wanted set, {0}.
 # Either way this run has started: the next commit must send a message again.
 _DRAIN_ENTER = """
 redis.call('DEL', KEYS[3])
@@ -388,8 +389,8 @@ def _log_failures(failed):
         error = failed[event_id]
         by_error.setdefault(f"{type(error).__name__}: {error}", []).append(event_id)
     for error, ids in by_error.items():
-        shown = ", ".join(map(str, ids[:20])) + (f" and {len(ids) - 20} more" if len(ids) > 20
-                                                  else "")
+        more = f" and {len(ids) - 20} more" if len(ids) > 20 else ""
+        shown = ", ".join(map(str, ids[:20])) + more
         log.warning("could not publish outbox event(s) %s: %s", shown, error)
 
 

@@ -6,8 +6,9 @@ itself (5,000 events: 1.2 s to publish, 1.3 s more for the summaries). The publi
 therefore hands each marked batch to one background thread per worker process, which
 merges the batches handed in while it was busy (or within MIN_INTERVAL_SECONDS of its
 last start) into its next call: in a burst the summaries follow a few times per second
-instead of once per batch, and the publisher never waits for them. Exactness stays the summaries module's (a refresh that starts
-after the last commit always happens and carries the highest version); a refresh lost
+instead of once per batch, and the publisher never waits for them. Exactness stays the
+summaries module's (a refresh that starts after the last commit always happens and
+carries the highest version); a refresh lost
 with a stopping process is caught up by the scheduler's periodic refresh.
 """
 import logging

@@ -127,4 +127,3 @@ def update_user(request):
         after_commit(request.dbsession, functools.partial(
             revocation.announce_user, request.redis, user_id=user.id, state=after))
     return services.user_json(user)
-

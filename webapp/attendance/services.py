@@ -221,7 +221,8 @@ def history_query(*, date_from=None, date_to=None, branch=None, user_id=None, st
 
 def paginate(dbsession, query, *, page, per_page, order_by):
     total = dbsession.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    rows = dbsession.scalars(query.order_by(*order_by).offset((page - 1) * per_page).limit(per_page))
+    rows = dbsession.scalars(
+        query.order_by(*order_by).offset((page - 1) * per_page).limit(per_page))
     return list(rows), total
 
 

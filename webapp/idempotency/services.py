@@ -77,7 +77,8 @@ def _run(action):
 
 def purge_older_than(dbsession, cutoff):
     """Drop keys past their replay window (run hourly by the scheduler)."""
-    return dbsession.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff)).rowcount
+    return dbsession.execute(
+        delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff)).rowcount
 
 
 def idempotent_response(request, action):

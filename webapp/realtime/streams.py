@@ -17,9 +17,9 @@ Both scripts are atomic, so a publish is never half-done (history without live f
 and a read never races a trim. :func:`publish_many` publishes a whole batch (the outbox
 publisher's) in one call of the same script; should a command fail half-way through a
 batch (Redis does not roll scripts back), the entries before it stay published, and
-retrying the batch sends only the rest, since each entry is idempotent. The sync functions serve the publisher actor and the
-tests; the ``a``-prefixed ones take a ``redis.asyncio`` client (the gateway) and share
-the same scripts and result handling.
+retrying the batch sends only the rest, since each entry is idempotent. The sync
+functions serve the publisher actor and the tests; the ``a``-prefixed ones take a
+``redis.asyncio`` client (the gateway) and share the same scripts and result handling.
 """
 import json
 import re

@@ -36,6 +36,7 @@ end
 return redis.call('HVALS', KEYS[1])
 """
 
+
 def _installed_version():
     try:
         return importlib.metadata.version("absensi")
