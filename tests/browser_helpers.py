@@ -4,16 +4,15 @@ The browser is Debian's ``/usr/bin/chromium`` driven headless by Playwright; tes
 when it is missing. Every wait is bounded (:data:`WAIT_MS`). Screenshots go to
 ``test-artifacts/screenshots/`` at the repository root so a person can look at them.
 """
-import http.cookiejar
 import json
 import pathlib
 import re
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
+
+from tests.http_client import HttpClient
 
 CHROMIUM = pathlib.Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -151,41 +150,20 @@ def login_with_form(context, base_url, email, password, *, expected_path, shots=
     return page, watch
 
 
-class ApiClient:
-    """A cookie-keeping JSON client for set-up through the load balancer (loopback only)."""
+class ApiClient(HttpClient):
+    """:class:`tests.http_client.HttpClient` for set-up through the load balancer, whose
+    ``request`` answers ``(status, parsed JSON or None)``."""
 
     def __init__(self, base_url):
-        self.base_url = base_url
-        self.csrf_token = None
-        self.opener = urllib.request.build_opener(
-            urllib.request.ProxyHandler({}),
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
-        )
+        super().__init__(base_url, timeout=10)
+        self.headers["Accept"] = "application/json"
 
     def request(self, method, path, body=None):
-        """Return ``(status, parsed JSON or None)``."""
-        headers = {"Accept": "application/json"}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        if self.csrf_token:
-            headers["X-CSRF-Token"] = self.csrf_token
-        request = urllib.request.Request(self.base_url + path, data=data, method=method,
-                                         headers=headers)
-        try:
-            response = self.opener.open(request, timeout=10)
-        except urllib.error.HTTPError as error:
-            response = error
-        with response:
-            raw = response.read()
-            return response.status, (json.loads(raw) if raw else None)
+        status, _, answer = self.send(method, path, body)
+        return status, (answer or None)
 
     def login(self, email, password):
-        status, body = self.request("POST", "/api/login", {"email": email, "password": password})
-        assert status == 200, body
-        self.csrf_token = body["csrf_token"]
-        return body["user"]
+        return super().login(email, password)["user"]
 
     def create_employee(self, branch, label):
         """Create a fresh employee of ``branch``; returns ``(user, password)``."""

@@ -5,14 +5,10 @@ four gunicorn nodes, a Dramatiq worker, the gateway, the scheduler and a private
 with the demo data seeded. Tests that take nodes down must bring them back (the fixture
 checks that every node answers again before the next test).
 """
-import http.cookiejar
-import json
-import urllib.error
-import urllib.request
-
 import pytest
 
 from cluster.run import Cluster
+from tests.http_client import HttpClient
 
 ADMIN = {"email": "admin@example.com", "password": "password"}
 
@@ -50,49 +46,15 @@ def cluster(running_cluster):
         running_cluster.wait_balanced(timeout=30)
 
 
-class Client:
-    """A browser-like HTTP client for the load balancer: cookies, JSON, CSRF header.
-
-    Loopback only: proxies from the environment are ignored.
-    """
+class Client(HttpClient):
+    """:class:`tests.http_client.HttpClient` on the cluster's front; logs in as the admin
+    unless told otherwise."""
 
     def __init__(self, base_url):
-        self.base_url = base_url
-        self.headers = {}
-        self.opener = urllib.request.build_opener(
-            urllib.request.ProxyHandler({}),
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()),
-        )
-
-    def request(self, method, path, json_body=None, headers=None, timeout=10):
-        """Return ``(status, headers, body)``; body is parsed JSON when the answer is JSON."""
-        data = None if json_body is None else json.dumps(json_body).encode()
-        all_headers = {**self.headers, **(headers or {})}
-        if data is not None:
-            all_headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(self.base_url + path, data=data, method=method,
-                                         headers=all_headers)
-        try:
-            response = self.opener.open(request, timeout=timeout)
-        except urllib.error.HTTPError as error:
-            response = error
-        with response:
-            raw = response.read()
-            body = json.loads(raw) if "json" in (response.headers["Content-Type"] or "") \
-                else raw
-            return response.status, response.headers, body
-
-    def get(self, path, **kwargs):
-        return self.request("GET", path, **kwargs)
-
-    def post(self, path, json_body=None, **kwargs):
-        return self.request("POST", path, json_body=json_body, **kwargs)
+        super().__init__(base_url, timeout=10)
 
     def login(self, email=ADMIN["email"], password=ADMIN["password"]):
-        status, _, body = self.post("/api/login", {"email": email, "password": password})
-        assert status == 200, body
-        self.headers["X-CSRF-Token"] = body["csrf_token"]
-        return body
+        return super().login(email, password)
 
 
 @pytest.fixture()

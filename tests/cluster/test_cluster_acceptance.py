@@ -71,10 +71,8 @@ def create_employees(admin, count, label):
 def log_in(base_url, employee):
     """A device of *employee*: its own cookie jar, logged in, with the CSRF header set."""
     session = Client(base_url)
-    status, _, body = session.post("/api/login", {"email": employee.email, "password": PASSWORD},
-                                   timeout=HTTP_TIMEOUT)
-    assert status == 200, body
-    session.headers["X-CSRF-Token"] = body["csrf_token"]
+    session.timeout = HTTP_TIMEOUT
+    session.login(employee.email, PASSWORD)
     return session
 
 

@@ -4,10 +4,7 @@ migrate (a one-shot container), two web nodes, a worker, a gateway and the sched
 as containers of the image with the stack's environment and its secrets as files; MariaDB
 and Redis speak TLS only; nginx runs the stack's own config. See tests/image/deployment.py.
 """
-import http.cookiejar
-import json
 import os
-import ssl
 import time
 import urllib.error
 import urllib.request
@@ -16,6 +13,7 @@ import uuid
 import pytest
 import websocket
 
+from tests.http_client import HttpClient
 from tests.image.deployment import SERVICES, Deployment
 from tests.image.podman import TIMINGS
 from tests.realtime_helpers import RECV_TIMEOUT, Closed, Socket
@@ -39,38 +37,9 @@ def deployment(podman, image, tmp_path_factory):
         deployment.stop()
 
 
-class HttpsClient:
-    """Cookies, JSON and the CSRF header, over HTTPS verified against the test's CA."""
-
-    def __init__(self, deployment):
-        self.base_url = deployment.site_url
-        context = ssl.create_default_context(cafile=str(deployment.tls.ca))
-        self.opener = urllib.request.build_opener(
-            urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context),
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
-        # a browser's Origin: over HTTPS, Pyramid refuses unsafe requests without one
-        self.headers = {"Origin": deployment.site_url}
-
-    def request(self, method, path, body=None, headers=None):
-        data = None if body is None else json.dumps(body).encode()
-        headers = {**self.headers, **(headers or {}),
-                   **({"Content-Type": "application/json"} if data is not None else {})}
-        request = urllib.request.Request(self.base_url + path, data=data, method=method,
-                                         headers=headers)
-        try:
-            response = self.opener.open(request, timeout=15)
-        except urllib.error.HTTPError as error:
-            response = error
-        with response:
-            raw = response.read()
-            is_json = "json" in (response.headers["Content-Type"] or "")
-            return response.status, response.headers, json.loads(raw) if is_json else raw
-
-    def login(self, email, password):
-        status, _, body = self.request("POST", "/api/login", {"email": email,
-                                                             "password": password})
-        assert status == 200, body
-        self.headers["X-CSRF-Token"] = body["csrf_token"]
+def HttpsClient(deployment):
+    """A :class:`tests.http_client.HttpClient` on the deployment's HTTPS front."""
+    return HttpClient(deployment.site_url, ca_file=deployment.tls.ca)
 
 
 class TlsSocket(Socket):

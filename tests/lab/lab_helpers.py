@@ -2,16 +2,12 @@
 
 Everything here sends traffic only to the lab's own addresses (lab/lab.conf).
 """
-import http.cookiejar
-import json
 import os
 import re
-import ssl
 import subprocess
-import urllib.error
-import urllib.request
 from pathlib import Path
 
+from tests.http_client import HttpClient
 from webapp.settings import REPO_ROOT
 
 LAB_DIR = REPO_ROOT / "var" / "lab"
@@ -111,47 +107,9 @@ def play_recap(output):
     return recap
 
 
-class Client:
-    """A browser-like HTTPS client of the lab's front: cookie jar, CSRF token, JSON."""
+class Client(HttpClient):
+    """:class:`tests.http_client.HttpClient` on the lab's HTTPS front, verified against
+    the lab's CA."""
 
     def __init__(self, base_url, ca_file):
-        self.base_url = base_url
-        self.context = ssl.create_default_context(cafile=ca_file)
-        self.cookies = http.cookiejar.CookieJar()
-        self.opener = urllib.request.build_opener(
-            urllib.request.HTTPSHandler(context=self.context),
-            urllib.request.HTTPCookieProcessor(self.cookies))
-        self.csrf = None
-
-    def request(self, method, path, body=None, headers=None, timeout=15):
-        headers = dict(headers or {})
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        if method not in ("GET", "HEAD"):
-            # Over HTTPS the app checks Origin on unsafe requests, as browsers send it.
-            headers.setdefault("Origin", self.base_url)
-            if self.csrf:
-                headers["X-CSRF-Token"] = self.csrf
-        request = urllib.request.Request(self.base_url + path, data=data, method=method,
-                                         headers=headers)
-        try:
-            with self.opener.open(request, timeout=timeout) as response:
-                return response.status, response.headers, _json(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, error.headers, _json(error.read())
-
-    def login(self, email, password):
-        status, headers, body = self.request("POST", "/api/login",
-                                             {"email": email, "password": password})
-        assert status == 200, (status, body)
-        self.csrf = body["csrf_token"]
-        return headers
-
-
-def _json(raw):
-    try:
-        return json.loads(raw) if raw else None
-    except ValueError:
-        return raw.decode(errors="replace")
+        super().__init__(base_url, ca_file=ca_file)

@@ -20,8 +20,8 @@ BRANCHES = ["JKT", "BDG", "SBY", "DPS"]
 def test_api_and_websocket_work_on_all_four_cities(lab):
     # Given an admin logged in through the front, and a wss:// socket subscribed to attendances
     admin = Client(lab["LAB_URL"], lab["LAB_CA"])
-    headers = admin.login("admin@example.com", "password")
-    assert "secure" in headers["Set-Cookie"].lower()
+    admin.login("admin@example.com", "password")
+    assert "secure" in admin.login_headers["Set-Cookie"].lower()
     status, _, token = admin.request("POST", "/api/realtime/token")
     assert status == 200, token
     host = urlsplit(lab["LAB_URL"]).hostname

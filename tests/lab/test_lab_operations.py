@@ -34,8 +34,7 @@ class CheckInLoad:
                 "role": "employee", "branch": ["JKT", "BDG", "SBY", "DPS"][n % 4]})
             assert status == 201, body
             client = Client(lab["LAB_URL"], lab["LAB_CA"])
-            client.login(email, "load-password-123")
-            time.sleep(0.25)  # under nginx's login rate limit
+            client.login(email, "load-password-123")  # honours nginx's Retry-After
             self.employees.append(client)
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
