@@ -57,9 +57,9 @@ def parse_args(argv):
     parser.add_argument("--only", default=",".join(SCENARIOS),
                         help=f"scenarios to run, comma separated ({','.join(SCENARIOS)})")
     parser.add_argument("--gunicorn-workers", type=int, default=2,
-                        help="processes per web node (2, as cluster/gunicorn_conf.py)")
+                        help="processes per web node (2, as webapp/gunicorn_conf.py)")
     parser.add_argument("--gunicorn-threads", type=int, default=8,
-                        help="threads per process (8, as cluster/gunicorn_conf.py)")
+                        help="threads per process (8, as webapp/gunicorn_conf.py)")
     parser.add_argument("--workers", type=int, default=1, help="Dramatiq worker entries (1)")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                         help="extra environment for every cluster process, for experiments "

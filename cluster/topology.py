@@ -49,7 +49,7 @@ def web_node_id(n):
 
 def web_spec(n, *, port, root, workers=None, threads=None):
     node_id = web_node_id(n)
-    argv = [BIN / "gunicorn", "-c", root / "cluster" / "gunicorn_conf.py",
+    argv = [BIN / "gunicorn", "-c", root / "webapp" / "gunicorn_conf.py",
             "--name", node_id, "--bind", f"127.0.0.1:{port}"]
     if workers:
         argv += ["--workers", workers]

@@ -106,7 +106,7 @@ def make_handler(settings, role, stream=None):
 
 class GunicornLogger(glogging.Logger):
     """gunicorn's own lines (worker boots and exits, timeouts) in the node's format:
-    ``logger_class`` in cluster/gunicorn_conf.py. Its handlers stay where gunicorn put them."""
+    ``logger_class`` in webapp/gunicorn_conf.py. Its handlers stay where gunicorn put them."""
 
     def setup(self, cfg):
         super().setup(cfg)
