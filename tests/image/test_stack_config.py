@@ -4,6 +4,7 @@
 (unknown keys, wrong types) and prints it merged and interpolated; the assertions below
 read that output, i.e. what Swarm would get.
 """
+import hashlib
 import re
 import shutil
 import subprocess
@@ -12,7 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from tests.image.wiring import STACK_FILE
+from tests.image import wiring
+from tests.image.wiring import NGINX_CONF, STACK_FILE
 from webapp.settings import REPO_ROOT, SECRET_VARIABLES
 
 APP_ROLES = {"app-node-1": "web", "app-node-2": "web", "app-node-3": "web",
@@ -21,6 +23,14 @@ APP_ROLES = {"app-node-1": "web", "app-node-2": "web", "app-node-3": "web",
 LONG_RUNNING = {"nginx", "mariadb", "redis", *APP_ROLES} - {"migrate"}
 CITIES = {"app-node-1": "jakarta", "app-node-2": "bandung", "app-node-3": "surabaya",
           "app-node-4": "bali"}
+# Every docker/nginx.conf the stack has shipped, by its Docker config name (sha256 of the
+# file). A Swarm config is immutable: a new content needs a new name, so a change to the
+# file (docker/render_nginx_conf.py) adds a line here and points the stack's `name:` at it.
+NGINX_CONF_VERSIONS = {
+    "absensi_nginx_conf_v1": "a1ee698565dd5fcb2bc716dcc92978801fc603f1826cffaa76fc4593b0e1c4f5",
+    "absensi_nginx_conf_v2": "d63e48e8c92706e54bdbe0470ca2c8fdadef2b44af4a55d88936e71bf468ca2c",
+    "absensi_nginx_conf_v3": "f89e6204869012ffc4487eb83792bb91097d9fea2f6ce2600b67573de3c4588f",
+}
 
 
 def duration(text):
@@ -196,3 +206,16 @@ def test_the_data_servers_secrets_are_readable_by_their_user_only(stack):
              for secret in service.get("secrets", [])
              if isinstance(secret, dict) and secret.get("uid") == "999"]
     assert len(owned) == 3 and all(secret.get("mode") == 0o400 for secret in owned), owned
+
+
+def test_a_changed_nginx_conf_gets_a_new_config_name():
+    # Given the stack file as Swarm reads it (no docker CLI needed) and docker/nginx.conf
+    name = wiring.stack()["configs"]["nginx_conf"]["name"]
+    digest = hashlib.sha256(NGINX_CONF.read_bytes()).hexdigest()
+    # Then the config's name is the one recorded for exactly this content: a Swarm keeps a
+    # config under its name forever, so new content under an old name would not deploy
+    assert len(set(NGINX_CONF_VERSIONS.values())) == len(NGINX_CONF_VERSIONS)
+    assert name == max(NGINX_CONF_VERSIONS, key=lambda n: int(n.rsplit("_v", 1)[1]))
+    assert NGINX_CONF_VERSIONS[name] == digest, (
+        f"docker/nginx.conf changed (sha256 {digest}): record it under the next "
+        f"absensi_nginx_conf_vN here and in docker-stack-production.yml")
