@@ -32,7 +32,7 @@ def insert_events(stack, user_ids, events):
     from sqlalchemy import insert, select
 
     from webapp.events.models import OutboxEvent
-    from webapp.realtime import channels
+    from realtime import channels
 
     now = dt.datetime.now(dt.timezone.utc)
     naive = now.replace(tzinfo=None, microsecond=0)

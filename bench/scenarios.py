@@ -316,7 +316,7 @@ def fanout(stack, *, clients, log=print):
     """One gateway process of our own, *clients* subscribed sockets, one event."""
     import redis
 
-    from webapp.realtime import streams
+    from realtime import streams
 
     process, port = stack.start_gateway()
     fan, finished = None, False

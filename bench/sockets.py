@@ -5,7 +5,7 @@ the way browsers reach it, holds N subscribed sockets and fans one event out to 
 :mod:`bench.wsclients` (one Python process would be the bottleneck), all on the cluster's
 ``/ws`` through nginx; each socket authenticates and subscribes to ``attendances``. It
 counts the connected ones, publishes one event as the publisher does
-(:func:`webapp.realtime.streams.publish`), and measures the time to each socket's frame
+(:func:`realtime.streams.publish`), and measures the time to each socket's frame
 and the gateway's RSS per socket.
 """
 import datetime as dt
@@ -47,7 +47,7 @@ def _group_rss_kib(pgid):
 def _publish(stack, marker):
     import redis
 
-    from webapp.realtime import streams
+    from realtime import streams
 
     client = redis.Redis.from_url(stack.cluster.redis_url, decode_responses=True)
     now = dt.datetime.now(dt.timezone.utc)

@@ -43,7 +43,7 @@ class Stack:
 
     def start(self, log=print):
         from cluster.local_cluster import Cluster
-        from cluster.servers import MariaDBServer
+        from tests.servers import MariaDBServer
         from webapp.db import make_engine, make_session_factory
         from webapp.settings import load_settings
 
@@ -188,7 +188,7 @@ class Stack:
     def start_gateway(self, node_id="gateway-bench"):
         """``python -m wsgate`` on a free port with the cluster's settings; returns
         ``(process, port)`` once its /healthz answers. Stop it with :meth:`stop_gateway`."""
-        from cluster.servers import free_port, wait_until
+        from cluster.ports import free_port, wait_until
 
         port = free_port()
         env = dict(self.cluster.process_env(), GATEWAY_ID=node_id, GATEWAY_PORT=str(port))

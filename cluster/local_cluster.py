@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 from cluster import topology
-from cluster.servers import free_port, port_open
+from cluster.ports import free_port, port_open
 from cluster.supervisor import Supervisor
 
 REPO_ROOT = topology.REPO_ROOT

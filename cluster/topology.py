@@ -14,7 +14,7 @@ from pathlib import Path
 
 import jinja2
 
-from cluster.servers import require
+from cluster.ports import require
 from webapp.settings import NODE_CITIES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

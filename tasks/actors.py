@@ -6,9 +6,11 @@ import dramatiq
 from tasks import broker as limits
 from tasks import outbox
 from tasks.middleware.resources import resources
-from tasks.summary_refresh import BackgroundRefresher
+from tasks.outbox.after_publish import BackgroundRefresher
+# the domains' after-publish subscribers register when their modules are imported
+from webapp.attendance import summaries  # noqa: F401
 
-#: one per worker process (its thread starts with the first batch), see summary_refresh
+#: one per worker process (its thread starts with the first batch), see after_publish
 _refresher = None
 _refresher_lock = threading.Lock()
 

@@ -1,19 +1,16 @@
-"""The Dramatiq broker: one factory for the web node, the worker, the scheduler and the CLI.
+"""The Dramatiq broker: one factory for the worker, the scheduler and the CLI.
 
 Worker processes build it through :func:`setup` (``dramatiq tasks.broker:setup tasks.actors``,
 which ``absensi worker`` wraps), so the global broker is set before ``tasks.actors`` declares
-its actors. Nothing happens at import time: the web node builds its own broker from the app's
-settings in :func:`tasks.includeme`.
+its actors. Nothing happens at import time. Web nodes never build it: they only enqueue,
+through :mod:`webapp.events.handoff`.
 """
 import os
 
 import dramatiq
-import redis
 from dramatiq.middleware import (
     AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications, TimeLimit,
 )
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from tasks.doorbell import IDLE_WAIT_SECONDS, DoorbellRedisBroker
 from tasks.middleware.dead_letters import DeadLetterLog
@@ -21,7 +18,7 @@ from tasks.middleware.doorbell import WakeConsumersAtShutdown
 from tasks.middleware.heartbeat import WorkerHeartbeat
 from tasks.middleware.resources import AppResources
 from webapp import multiproc
-from webapp.redis import tls_options
+from webapp.redis import make_redis_client
 
 #: Defaults for every actor; each actor repeats the ones that matter on its decorator.
 MAX_RETRIES = 3
@@ -29,11 +26,6 @@ MIN_BACKOFF_MS = 1_000
 MAX_BACKOFF_MS = 30_000
 TIME_LIMIT_MS = 60_000
 MAX_AGE_MS = 3_600_000
-
-# The web node enqueues from a request thread: when Redis is down that must fail within
-# a couple of seconds (the relay sweep covers the event), not hang in a retry loop.
-SOCKET_CONNECT_TIMEOUT = 1
-SOCKET_TIMEOUT = 2
 
 
 def make_middleware(settings):
@@ -50,21 +42,6 @@ def make_middleware(settings):
         DeadLetterLog(),
         WakeConsumersAtShutdown(),
     ]
-
-
-def make_redis_client(settings, *, decode_responses=False, socket_timeout=SOCKET_TIMEOUT):
-    """A client with short timeouts and no client-side retries (callers retry on their own
-    schedule: Dramatiq, the relay sweep, the next scheduler run)."""
-    pool = redis.ConnectionPool.from_url(
-        settings["redis.url"],
-        **tls_options(settings),
-        decode_responses=decode_responses,
-        socket_connect_timeout=SOCKET_CONNECT_TIMEOUT,
-        socket_timeout=socket_timeout,
-        retry=Retry(NoBackoff(), 0),
-        health_check_interval=30,
-    )
-    return redis.Redis(connection_pool=pool)
 
 
 def make_broker(settings):

@@ -19,10 +19,10 @@ def cmd_worker(args, settings):
     # when quiet. Dramatiq reads it from the environment when `dramatiq.worker` is first
     # imported.
     os.environ.setdefault("dramatiq_worker_timeout", str(IDLE_POLL_MS))
-    from webapp import logs
+    from webapp import process_logging
 
     _prepare_metrics(settings)
-    logs.configure(settings, "worker")
+    process_logging.configure(settings, "worker")
     from dramatiq.cli import main as dramatiq_main, make_argument_parser
 
     if getattr(args, "config", None):
@@ -32,7 +32,7 @@ def cmd_worker(args, settings):
     argv = ["tasks.broker:setup", "tasks.actors",
             "--processes", str(args.processes), "--threads", str(args.threads),
             "--worker-shutdown-timeout", str(WORKER_SHUTDOWN_TIMEOUT_MS),
-            # the processes inherit webapp.logs' handler; Dramatiq's own would add a second
+            # the processes inherit process_logging's handler; Dramatiq's own would add a second
             "--skip-logging"]
     return dramatiq_main(make_argument_parser().parse_args(argv))
 
@@ -51,9 +51,9 @@ def _prepare_metrics(settings):
 
 def cmd_scheduler(args, settings):
     from tasks.scheduler import run
-    from webapp import logs
+    from webapp import process_logging
 
-    logs.configure(settings, "scheduler")
+    process_logging.configure(settings, "scheduler")
     return run(settings)
 
 

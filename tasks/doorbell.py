@@ -28,11 +28,11 @@ from dramatiq.errors import ConnectionClosed
 from dramatiq.message import Message
 from redis.exceptions import NoScriptError
 
+from webapp.events.handoff import MAX_RINGS, bell_key
+
 #: how long an idle consumer blocks before it looks at the queue anyway (also refreshes
 #: Dramatiq's worker heartbeat, which other workers would declare dead after 60 s)
 IDLE_WAIT_SECONDS = 5
-#: rings kept while no consumer waits: enough to wake every consumer of a small cluster
-MAX_RINGS = 16
 #: Dramatiq's queue maintenance (requeueing a dead worker's unacknowledged messages,
 #: dropping expired dead letters) runs on a random share of broker commands, 1/1000 by
 #: default; with ~50× fewer commands when idle, 1/50 keeps it about as frequent in time.
@@ -57,7 +57,7 @@ class DoorbellRedisBroker(RedisBroker):
         return DoorbellConsumer
 
     def bell_key(self, queue_name):
-        return f"{self.namespace}:{queue_name}.bell"
+        return bell_key(queue_name, self.namespace)
 
     def do_enqueue(self, queue_name, redis_message_id, data):
         """Dramatiq's enqueue script and the ring, pipelined: one round trip."""

@@ -4,7 +4,7 @@ Jobs: the outbox relay sweep (every ``outbox.sweep_interval_seconds``), the ``se
 channel monitor (every 2 s), and each branch's end of day (00:05 branch-local, and once at
 start to catch up), the purges of old idempotency keys and of outbox rows published longer
 ago than ``realtime.history_retention_seconds``, and the refresh of the live today summaries
-(every 30 s, :mod:`webapp.realtime.summaries`). Several schedulers may run: each job run
+(every 30 s, :mod:`webapp.attendance.summaries`). Several schedulers may run: each job run
 first takes a short Redis lock (:mod:`tasks.locks`), so only one of them does the work.
 """
 import datetime as dt
@@ -28,7 +28,7 @@ from tasks.servers import announce_node_changes
 from webapp.branches.models import Branch
 from webapp.clock import utcnow
 from webapp.idempotency.services import purge_older_than
-from webapp.realtime import summaries
+from webapp.attendance import summaries
 from webapp.servers.heartbeats import HeartbeatThread
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ not announce the same change again.
 """
 import json
 
-from webapp.realtime import channels, streams
+from realtime import channels, streams
 from webapp.servers import heartbeats
 
 KNOWN_KEY = "absensi:servers:known"

@@ -12,7 +12,7 @@ import pytest
 import webtest
 from sqlalchemy import create_engine, text
 
-from cluster.servers import MariaDBServer, RedisServer
+from tests.servers import MariaDBServer, RedisServer
 from tests.factories import Factory
 from webapp.settings import apply_environment
 

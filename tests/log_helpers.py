@@ -1,10 +1,10 @@
-"""What :mod:`webapp.logs` writes, captured for the logging tests."""
+"""What :mod:`webapp.process_logging` writes, captured for the logging tests."""
 import contextlib
 import io
 import json
 import logging
 
-from webapp import logs
+from webapp import process_logging as logs
 
 
 class CapturedLogs:

@@ -20,8 +20,8 @@ from pathlib import Path
 import redis
 import websocket
 
-from cluster.servers import free_port, wait_until
-from tasks.testing import scheduler_process, worker_process
+from cluster.ports import free_port, wait_until
+from tests.tasks_helpers import scheduler_process, worker_process
 from webapp.servers import heartbeats
 from webapp.settings import REPO_ROOT
 

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from cluster.servers import MariaDBServer
+from tests.servers import MariaDBServer
 
 
 class TlsFiles(NamedTuple):

@@ -15,12 +15,12 @@ def configure(settings=None):
     config.include("webapp.db")  # engine, request.dbsession, one transaction per request
     config.include("webapp.redis")  # shared pool: sessions, throttling, heartbeats
     config.include("webapp.sessions")  # Redis-backed sessions valid on every node
+    config.include("webapp.proxies")  # the client's address behind nginx
     config.include("webapp.security")  # identity, roles, CSRF rule
     config.include("webapp.logs")  # request id on every log line, one access line each
     config.include("webapp.metrics")  # Prometheus counters, GET /metrics
     config.include("webapp.errors")  # JSON errors and the X-Node-Id header
-    config.include("tasks")  # Dramatiq broker + the outbox publisher queue
-    config.include("webapp.events")  # enqueue committed outbox events
+    config.include("webapp.events")  # the outbox: committed events handed to the publisher
     config.include("webapp.servers")  # this node's heartbeat
     config.include("webapp.static_assets")  # /static with a cache-busting token
     config.include("webapp.openapi")  # webapp/openapi.yaml, parsed once, for /api/openapi.json

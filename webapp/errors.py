@@ -14,7 +14,6 @@ import sqlalchemy.exc
 from pyramid.events import NewRequest, NewResponse
 from pyramid.exceptions import BadCSRFToken, PredicateMismatch
 from pyramid.httpexceptions import HTTPFound
-from pyramid.renderers import render_to_response
 from pyramid.response import Response
 from pyramid.view import exception_view_config, forbidden_view_config, notfound_view_config
 
@@ -81,21 +80,11 @@ def outage_error():
 
 
 def error_page(request, status, title, message, *, with_user=True):
-    """The app's own error page for browsers (JSON stays JSON for the API)."""
-    user = None
-    if with_user:
-        try:
-            user = request.user
-        except OUTAGES:
-            user = None
-    from webapp.accounts.services import user_json  # the accounts area imports this module
-
-    context = {"user": user_json(user) if user else None, "csrf_token": "",
-               "node_id": request.registry.settings["app.node_id"], "branches": [],
-               "page": "error", "status": status, "title": title, "message": message}
-    response = render_to_response("webapp:templates/error.jinja2", context, request=request)
-    response.status = status
-    return response
+    """The app's own error page for browsers (JSON stays JSON for the API), drawn by the
+    pages area, which registers ``registry["error_page"]`` (it knows users and layout;
+    this module sits below every area)."""
+    return request.registry["error_page"](request, status, title, message,
+                                          with_user=with_user)
 
 
 @exception_view_config(ApiError)

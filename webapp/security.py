@@ -2,7 +2,6 @@
 
 Permissions used by views: ``"user"`` (any active, logged-in user) and ``"admin"``.
 """
-import ipaddress
 
 from pyramid.security import Allowed, Denied
 from pyramid.csrf import SessionCSRFStoragePolicy
@@ -10,8 +9,8 @@ from sqlalchemy import select
 
 from webapp.accounts import principal as principals
 from webapp.accounts.models import User
+from webapp.branches.cache import BranchCache
 from webapp.sessions import has_live_session
-from webapp.settings import as_list
 
 SESSION_USER = "user_id"
 SESSION_AUTH_VERSION = "auth_version"
@@ -92,24 +91,6 @@ def current_user(request):
     return user if user is not None else _checked_user(request, principal.id)
 
 
-def client_address(request):
-    """The client's IP: nginx's ``X-Real-IP`` when the direct peer is a trusted proxy."""
-    peer = request.remote_addr or ""
-    trusted = request.registry["trusted_proxies"]
-    forwarded = request.headers.get("X-Real-IP", "").strip()
-    if forwarded and _in_networks(peer, trusted):
-        return forwarded
-    return peer
-
-
-def _in_networks(address, networks):
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in net for net in networks)
-
-
 def csrf_applies(request):
     # Only requests riding on a session can be forged through the victim's browser;
     # login is exempt (JSON-only, it creates the session) — see README "CSRF".
@@ -119,17 +100,12 @@ def csrf_applies(request):
 
 
 def includeme(config):
-    settings = config.get_settings()
-    config.registry["trusted_proxies"] = [
-        ipaddress.ip_network(item, strict=False)
-        for item in as_list(settings, "app.trusted_proxies")
-    ]
     config.set_security_policy(SessionSecurityPolicy())
     config.set_csrf_storage_policy(SessionCSRFStoragePolicy())
     config.set_default_csrf_options(
         require_csrf=True, token="csrf_token", header="X-CSRF-Token", callback=csrf_applies,
     )
-    config.registry["branch_cache"] = principals.BranchCache(
+    config.registry["branch_cache"] = BranchCache(
         config.registry["db_read_engine"])
     config.add_request_method(current_principal, "principal", reify=True)
     config.add_request_method(current_user, "user", reify=True)

@@ -13,7 +13,8 @@ import time
 from pyramid.interfaces import ISession
 from zope.interface import implementer
 
-from webapp.accounts.principal import BRANCHES_VERSION_KEY, RECORD_PREFIX
+from webapp.accounts.principal import RECORD_PREFIX
+from webapp.branches.cache import BRANCHES_VERSION_KEY
 
 KEY_PREFIX = "absensi:session:"
 

@@ -1,6 +1,6 @@
 """Sockets lose access within seconds of their user losing it (contract §4, 4003 revoked).
 
-The guard closes a socket when :mod:`webapp.realtime.revocation` says its token no longer
+The guard closes a socket when :mod:`realtime.revocation` says its token no longer
 holds: at once for announced changes (the hub hands their payloads over), and for every
 socket every ``gateway.access_recheck_seconds`` and after every Redis reconnect, in case an
 announcement was missed. Checks are batched: one Redis round trip per
@@ -12,7 +12,7 @@ import logging
 
 from redis.exceptions import RedisError
 
-from webapp.realtime import revocation
+from realtime import revocation
 
 log = logging.getLogger(__name__)
 BATCH = 500

@@ -16,7 +16,7 @@ import redis.asyncio
 import tornado.web
 from redis.exceptions import RedisError
 
-from webapp import logs
+from webapp import process_logging
 from webapp.redis import make_redis, tls_options
 from webapp.servers import heartbeats
 from webapp.settings import load_settings
@@ -180,6 +180,6 @@ def raise_open_files_limit(max_connections):
 def main(settings=None):
     """Entry point of ``python -m wsgate`` and ``absensi gateway`` (which passes *settings*)."""
     settings = settings or load_settings()
-    logs.configure(settings, "gateway")
+    process_logging.configure(settings, "gateway")
     raise_open_files_limit(int(settings["gateway.max_connections"]))
     asyncio.run(serve(settings))

@@ -20,7 +20,7 @@ import logging
 from tornado.websocket import WebSocketClosedError
 
 from wsgate import metrics
-from wsgate.frames import Frame
+from realtime.frames import Frame
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class Client:
         return self.subscriptions.pop(channel, None) is not None
 
     def deliver(self, channel, offset, frame):
-        """A live :class:`~wsgate.frames.Frame` from the hub (*offset* as a comparable
+        """A live :class:`~realtime.frames.Frame` from the hub (*offset* as a comparable
         ``(ms, seq)`` tuple); True when it was written (the hub counts them)."""
         subscription = self.subscriptions.get(channel)
         if subscription is None or self.closed:

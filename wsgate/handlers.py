@@ -15,7 +15,7 @@ import tornado.web
 import tornado.websocket
 from tornado.ioloop import IOLoop
 
-from webapp.realtime import channels, revocation, streams, tokens
+from realtime import channels, revocation, streams, tokens
 from wsgate.client import Client
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class RealtimeSocket(tornado.websocket.WebSocketHandler):
         return None
 
     def write_frame(self, wire):
-        """Write one complete frame (:func:`wsgate.frames.encode`); None when the kernel
+        """Write one complete frame (:func:`realtime.frames.encode`); None when the kernel
         took all of it at once, else a future done once it is flushed (or the stream closed).
 
         Straight to the socket while nothing waits in the connection's write buffer (the

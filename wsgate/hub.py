@@ -1,7 +1,7 @@
 """One Redis pub/sub subscription per gateway process, fanned out in memory.
 
-Every frame published on :data:`~webapp.realtime.streams.LIVE_PUBSUB_CHANNEL` is parsed
-once, made into websocket bytes once (:class:`~wsgate.frames.Frame`), and the same bytes
+Every frame published on :data:`~realtime.streams.LIVE_PUBSUB_CHANNEL` is parsed
+once, made into websocket bytes once (:class:`~realtime.frames.Frame`), and the same bytes
 are written to every client subscribed to its channel.
 
 Pub/sub is fire-and-forget: whatever is published while the subscription is down never
@@ -13,7 +13,7 @@ entries first. Clients drop what they already have, so this adds no duplicates.
 
 A Redis restart *with* its data (AOF, RDB) loses nothing: the gateway fills the gap and
 clients keep their sockets. Only when Redis came back without its data (its epoch token,
-:func:`~webapp.realtime.streams.aepoch`, changed) or trimmed events the clients never got
+:func:`~realtime.streams.aepoch`, changed) or trimmed events the clients never got
 are they asked to resubscribe (close 1012), so they learn ``recovered: false`` and reload.
 
 The subscription is watched, not trusted: the hub pings Redis over it every
@@ -22,7 +22,7 @@ The subscription is watched, not trusted: the hub pings Redis over it every
 seconds, and reported by :meth:`Hub.healthy` (the gateway's ``/healthz`` and heartbeat).
 Any unexpected error in the loop is logged and the loop starts over (supervised), gap
 filling as after any reconnect. The same connection carries the revocation announcements
-of :mod:`webapp.realtime.revocation`, handed to ``on_control``.
+of :mod:`realtime.revocation`, handed to ``on_control``.
 """
 import asyncio
 import json
@@ -32,9 +32,9 @@ import time
 
 from redis.exceptions import RedisError
 
-from webapp.realtime import revocation, streams
+from realtime import revocation, streams
 from wsgate import metrics
-from wsgate.frames import Frame
+from realtime.frames import Frame
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ import websocket
 
 from cluster.topology import web_node_id
 from tests.cluster.conftest import Client
-from webapp.realtime import streams
+from realtime import streams
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(240)]
 

@@ -2,7 +2,7 @@
 their own loopback port; nginx does not."""
 import pytest
 
-from cluster.servers import wait_until
+from cluster.ports import wait_until
 from tests.metrics_helpers import metric_value, scrape
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(300)]

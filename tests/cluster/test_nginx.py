@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from cluster.run import Cluster
-from cluster.servers import wait_until
+from cluster.ports import wait_until
 
 pytestmark = [
     pytest.mark.timeout(120),

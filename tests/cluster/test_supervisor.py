@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from cluster.servers import free_port, port_open, wait_until
+from cluster.ports import free_port, port_open, wait_until
 from cluster.supervisor import Supervisor, group_alive
 from cluster.topology import ProcessSpec
 

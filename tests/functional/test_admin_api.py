@@ -7,7 +7,7 @@ import pytest
 
 from tests.factories import login
 from tests.functional.test_attendance import at
-from webapp.realtime import tokens
+from realtime import tokens
 from webapp.servers import heartbeats
 
 ADMIN_ROUTES = [

@@ -1,4 +1,4 @@
-from cluster.servers import free_port
+from cluster.ports import free_port
 
 
 def test_healthz(make_app):

@@ -13,7 +13,7 @@ from webapp.attendance import today
 from webapp.attendance.models import Attendance
 from webapp.branches.services import all_branches
 from webapp.leave.services import approved_leave_on
-from webapp.realtime import summaries
+from webapp.attendance import summaries
 
 NOW = "2026-11-10T09:00:00+07:00"  # a Tuesday, 10:00 in Bali
 

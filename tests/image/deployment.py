@@ -15,7 +15,8 @@ import time
 from pathlib import Path
 
 from cluster import topology
-from cluster.servers import RedisServer, free_port, port_open, require, wait_until
+from cluster.ports import free_port, port_open, require, wait_until
+from tests.servers import RedisServer
 from tests.image import wiring
 from tests.tls_helpers import TlsMariaDB, make_server_certificate
 

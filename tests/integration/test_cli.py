@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from cluster.servers import free_port
+from cluster.ports import free_port
 from webapp.servers import heartbeats
 
 pytestmark = pytest.mark.integration

@@ -1,4 +1,4 @@
-"""Live summaries (webapp.realtime.summaries) on a real Redis and the test's SQLite database:
+"""Live summaries (webapp.attendance.summaries) on a real Redis and the test's SQLite database:
 the single flight per (branch, day), versions, and exact final counts under concurrency."""
 import datetime as dt
 import json
@@ -12,7 +12,8 @@ from tests.factories import Factory
 from webapp.attendance import today
 from webapp.attendance.models import Attendance
 from webapp.branches.models import Branch
-from webapp.realtime import channels, streams, summaries
+from realtime import channels, streams
+from webapp.attendance import summaries
 
 NOW = dt.datetime(2026, 11, 10, 2, 0, tzinfo=dt.timezone.utc)  # 09:00 in Jakarta
 DAY = dt.date(2026, 11, 10)

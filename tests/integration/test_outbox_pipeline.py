@@ -8,17 +8,18 @@ import pytest
 import redis
 from dramatiq import Message
 
-from cluster.servers import RedisServer, wait_until
+from cluster.ports import wait_until
+from tests.servers import RedisServer
 from tasks import outbox
 from tasks.broker import make_broker
 from tasks.cli import cmd_dlq_list, cmd_dlq_requeue
 from tasks.dlq import dead_letters
 from tasks.scheduler import SchedulerJobs
-from tasks.testing import add_outbox_event, scheduler_process, worker_process
+from tests.tasks_helpers import add_outbox_event, scheduler_process, worker_process
 from tests.factories import login
 from tests.realtime_helpers import write_config
 from webapp.events.models import OutboxEvent
-from webapp.realtime import streams
+from realtime import streams
 from webapp.servers import heartbeats
 from webapp.settings import apply_environment
 

@@ -4,10 +4,10 @@ import time
 
 import pytest
 
-from cluster.servers import wait_until
+from cluster.ports import wait_until
 from tests.factories import login
 from tests.realtime_helpers import Closed, Socket, realtime_token
-from webapp.realtime import revocation
+from realtime import revocation
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 

@@ -19,7 +19,7 @@ import requests
 
 from cluster import topology
 from cluster.local_cluster import PER_PROCESS_VARIABLES
-from cluster.servers import free_port, wait_until
+from cluster.ports import free_port, wait_until
 from cluster.supervisor import Supervisor
 from tests.conftest import TEST_SECRET, _settings
 from tests.factories import Factory

@@ -4,9 +4,9 @@ import time
 
 import pytest
 
-from cluster.servers import wait_until
-from tasks.testing import scheduler_process, worker_process
-from webapp.realtime import streams
+from cluster.ports import wait_until
+from tests.tasks_helpers import scheduler_process, worker_process
+from realtime import streams
 from webapp.servers import heartbeats
 
 pytestmark = pytest.mark.integration

@@ -4,7 +4,7 @@ import asyncio
 import pytest
 import redis
 
-from cluster.servers import RedisServer
+from tests.servers import RedisServer
 from tasks.broker import make_redis_client
 from tests.tls_helpers import make_server_certificate
 from webapp.redis import make_redis

@@ -8,8 +8,9 @@ import time
 import pytest
 import websocket
 
-from cluster.servers import RedisServer, wait_until
-from webapp.realtime import streams, tokens
+from cluster.ports import wait_until
+from tests.servers import RedisServer
+from realtime import streams, tokens
 from tests.realtime_helpers import Gateway, close_of, parse_frame, write_config
 from webapp.servers import heartbeats
 

@@ -1,7 +1,7 @@
 """A socket's memory in the gateway is bounded in bytes, recovery replays included."""
 import asyncio
 
-from wsgate import frames
+from realtime import frames
 from wsgate.client import TOO_SLOW, Client
 
 

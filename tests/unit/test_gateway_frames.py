@@ -3,7 +3,7 @@ import pytest
 import websocket
 from websocket._abnf import frame_buffer
 
-from wsgate import frames
+from realtime import frames
 
 
 def parse(wire):

@@ -1,7 +1,8 @@
 """The gateway's frame counters at the spots where frames are written or dropped."""
 import asyncio
 
-from wsgate import frames, metrics
+from realtime import frames
+from wsgate import metrics
 from wsgate.client import TOO_SLOW, Client
 
 

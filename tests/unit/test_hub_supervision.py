@@ -5,7 +5,7 @@ import json
 
 import redis
 
-from webapp.realtime import streams
+from realtime import streams
 from wsgate.hub import Hub
 
 

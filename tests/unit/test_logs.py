@@ -13,7 +13,7 @@ import pytest
 from tasks import scheduler as scheduler_module
 from tasks.scheduler import _logged, build_scheduler
 from tests.log_helpers import captured_logs
-from webapp import logs
+from webapp import process_logging as logs
 from webapp.settings import REPO_ROOT, apply_environment, load_settings
 
 
@@ -190,13 +190,13 @@ def test_a_different_error_gets_its_traceback_at_once_and_recovery_is_logged():
     assert records[-1]["message"] == "end_of_day works again"
 
 
-def test_every_process_entry_configures_logging_through_webapp_logs():
+def test_every_process_entry_configures_logging_through_process_logging():
     # One place: the entries call logs.configure, none sets up logging on its own
     entries = {"webapp/wsgi.py": '"web"', "tasks/cli.py": '"worker"', "wsgate/app.py": '"gateway"'}
     for path, role in entries.items():
         source = (REPO_ROOT / path).read_text()
-        assert "logs.configure(" in source and role in source, path
-    assert 'logs.configure(settings, "scheduler")' in (REPO_ROOT / "tasks/cli.py").read_text()
+        assert "process_logging.configure(" in source and role in source, path
+    assert 'process_logging.configure(settings, "scheduler")' in (REPO_ROOT / "tasks/cli.py").read_text()
     for path in Path(REPO_ROOT).glob("[wt]*/**/*.py"):
         if ".venv" not in path.parts and "tests" not in path.parts:
             assert "basicConfig(" not in path.read_text(), path
@@ -218,11 +218,13 @@ def test_gunicorns_own_lines_come_in_the_nodes_format(monkeypatch, capsys):
     # Given a web node configured for JSON lines
     from gunicorn.config import Config
 
+    from webapp.logs import GunicornLogger
+
     monkeypatch.setenv("LOG_FORMAT", "json")
     monkeypatch.setenv("APP_NODE_ID", "app-node-4")
     monkeypatch.setenv("ABSENSI_CONFIG", str(REPO_ROOT / "development.ini"))
     # When gunicorn's master logs through its logger class
-    logger = logs.GunicornLogger(Config())
+    logger = GunicornLogger(Config())
     try:
         logger.critical("WORKER TIMEOUT (pid:%s)", 1234)
     finally:

@@ -1,4 +1,4 @@
-"""The batch publisher (tasks/outbox.py drain), its lock and wanted set, poison rows, and
+"""The batch publisher (tasks/outbox: draining, batches), its lock and wanted set, poison rows, and
 the batch form of the publish script (streams.publish_many), on real Redis + SQLite."""
 import json
 import threading
@@ -9,10 +9,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from sqlalchemy import event
 
+from realtime import streams
 from tasks import outbox
-from tasks.testing import add_outbox_event
+from tasks.outbox import batches, draining
+from tests.tasks_helpers import add_outbox_event
 from webapp.events.models import OutboxEvent
-from webapp.realtime import streams
 
 RETENTION = 48 * 3600
 
@@ -43,7 +44,7 @@ def statements(session_factory):
 @pytest.fixture()
 def no_summaries(monkeypatch):
     """The summaries hook (its own queries) out of the way of statement counts."""
-    from webapp.realtime import summaries
+    from webapp.attendance import summaries
 
     monkeypatch.setattr(summaries, "refresh_after_events", lambda *args, **kwargs: None)
 
@@ -140,7 +141,7 @@ def test_full_batches_continue_and_long_backlogs_continue_in_a_new_message(
         session_factory, redis_client, script_calls, monkeypatch):
     # Given 7 pending events, batches of 2 and at most 2 batches per run
     ids = [add_outbox_event(session_factory, user_id=3) for _ in range(7)]
-    monkeypatch.setattr(outbox, "MAX_BATCHES_PER_RUN", 2)
+    monkeypatch.setattr(draining, "MAX_BATCHES_PER_RUN", 2)
     continued = []
 
     # When one message is handled
@@ -158,7 +159,7 @@ def test_full_batches_continue_and_long_backlogs_continue_in_a_new_message(
 
 def test_each_published_batch_refreshes_the_summaries(session_factory, redis_client,
                                                       monkeypatch):
-    from webapp.realtime import summaries
+    from webapp.attendance import summaries
 
     calls = []
     monkeypatch.setattr(summaries, "refresh_after_events",
@@ -274,7 +275,7 @@ def test_a_script_error_for_the_whole_batch_stops_the_run(session_factory, redis
 
 def _during_the_holders_reads(monkeypatch, session_factory, redis_client, *, on_read):
     """Run ``on_read(n)`` inside the holder's n-th read, after it fetched its rows."""
-    real, reads = outbox._read_pending, []
+    real, reads = batches.read_pending, []
 
     def reading(*args, **kwargs):
         result = real(*args, **kwargs)
@@ -282,7 +283,7 @@ def _during_the_holders_reads(monkeypatch, session_factory, redis_client, *, on_
         on_read(len(reads))
         return result
 
-    monkeypatch.setattr(outbox, "_read_pending", reading)
+    monkeypatch.setattr(batches, "read_pending", reading)
     return reads
 
 
@@ -381,7 +382,7 @@ def test_a_drain_left_by_a_killed_holder_is_seen_as_stranded(redis_client):
 
 
 def test_the_background_refresher_merges_batches_handed_in_while_it_works():
-    from tasks.summary_refresh import BackgroundRefresher
+    from tasks.outbox.after_publish import BackgroundRefresher
 
     calls, release = [], threading.Event()
 
@@ -408,7 +409,7 @@ def test_a_run_that_keeps_being_asked_for_more_passes_hands_over_at_its_bound(
         session_factory, redis_client, monkeypatch):
     # Given at most 3 reads per run, and a commit (whose run finds the lock taken) during
     # every pass of the holder, as in a sustained rush
-    monkeypatch.setattr(outbox, "MAX_BATCHES_PER_RUN", 3)
+    monkeypatch.setattr(draining, "MAX_BATCHES_PER_RUN", 3)
     first = add_outbox_event(session_factory, user_id=1)
     committed, continued = [first], []
 

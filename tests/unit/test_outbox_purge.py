@@ -6,7 +6,7 @@ from sqlalchemy import event, select, update
 
 from tasks import outbox
 from tasks.scheduler import SchedulerJobs, build_scheduler
-from tasks.testing import add_outbox_event
+from tests.tasks_helpers import add_outbox_event
 from webapp.events.models import OutboxEvent
 from webapp.settings import apply_environment
 

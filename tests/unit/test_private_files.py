@@ -3,7 +3,7 @@ import stat
 
 from sqlalchemy import text
 
-from cluster.servers import RedisServer
+from tests.servers import RedisServer
 from webapp.db import make_engine
 
 

@@ -14,7 +14,7 @@ from tasks.broker import make_broker
 from tasks.cli import cmd_dlq_list
 from tasks.dlq import dead_letters, discard_published
 from tasks.scheduler import SchedulerJobs
-from tasks.testing import add_outbox_event
+from tests.tasks_helpers import add_outbox_event
 from webapp.events.models import OutboxEvent
 from webapp.settings import apply_environment
 

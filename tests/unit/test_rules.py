@@ -5,7 +5,7 @@ import pytest
 
 from webapp.attendance.services import status_for
 from webapp.branches.models import Branch
-from webapp.realtime import channels, tokens
+from realtime import channels, tokens
 
 JAKARTA = Branch(code="JKT", name="Jakarta", timezone="Asia/Jakarta",
                  shift_start=dt.time(8, 0), grace_minutes=15)

@@ -1,4 +1,4 @@
-"""Channel history and live fan-out (webapp/realtime/streams.py) against a real Redis."""
+"""Channel history and live fan-out (realtime/streams.py) against a real Redis."""
 import asyncio
 import json
 import time
@@ -6,7 +6,7 @@ import time
 import pytest
 import redis.asyncio
 
-from webapp.realtime import streams
+from realtime import streams
 
 RETENTION = 3600
 ATTENDANCE = {"id": 5, "user": {"id": 7, "name": "Budi"}, "branch": "JKT",

@@ -5,7 +5,7 @@ import pytest
 
 from tasks.scheduler import SUMMARY_REFRESH_SECONDS, SchedulerJobs, build_scheduler
 from tests.factories import Factory
-from webapp.realtime import channels, streams
+from realtime import channels, streams
 from webapp.settings import apply_environment
 
 NOW = dt.datetime(2026, 11, 10, 2, 0, tzinfo=dt.timezone.utc)

@@ -9,14 +9,14 @@ import pytest
 from dramatiq import Worker
 from dramatiq.brokers.stub import StubBroker
 
-from cluster.servers import free_port
+from cluster.ports import free_port
 from tasks import outbox
 from tasks.broker import make_broker, make_middleware, make_redis_client
 from tasks.middleware.heartbeat import process_node_id
 from tasks.middleware.resources import AppResources
-from tasks.testing import add_outbox_event
+from tests.tasks_helpers import add_outbox_event
 from webapp.events.models import OutboxEvent
-from webapp.realtime import streams
+from realtime import streams
 from webapp.servers import heartbeats
 from webapp.settings import apply_environment
 
@@ -157,11 +157,11 @@ def test_process_node_ids_are_unique_per_worker_process(monkeypatch):
 
 
 def test_includeme_registers_the_enqueue_function(settings, session_factory, redis_client):
-    # Given the web app including the tasks package
+    # Given the web app including the publisher queue's enqueue side
     from pyramid.config import Configurator
 
     config = Configurator(settings=settings)
-    config.include("tasks")
+    config.include("webapp.events.handoff")
     event_id = add_outbox_event(session_factory)
 
     # When the after-commit hook calls the registered function

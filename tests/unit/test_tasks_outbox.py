@@ -5,13 +5,13 @@ import json
 
 import pytest
 
-from cluster.servers import free_port
+from cluster.ports import free_port
 from tasks import outbox
 from tasks.broker import make_redis_client
 from tasks.cli import cmd_outbox_status, cmd_outbox_sweep
-from tasks.testing import add_outbox_event
+from tests.tasks_helpers import add_outbox_event
 from webapp.events.models import OutboxEvent
-from webapp.realtime import streams
+from realtime import streams
 from webapp.settings import apply_environment
 
 RETENTION = 48 * 3600

@@ -10,12 +10,12 @@ import pytest
 from tasks import locks
 from tasks.scheduler import SchedulerJobs, build_scheduler, run, sync_branch_jobs
 from tasks.servers import announce_node_changes
-from tasks.testing import add_outbox_event
+from tests.tasks_helpers import add_outbox_event
 from tests.factories import Factory
 from webapp.accounts.models import User
 from webapp.attendance.models import Attendance
 from webapp.attendance.services import check_in
-from webapp.realtime import streams
+from realtime import streams
 from webapp.servers import heartbeats
 from webapp.settings import apply_environment
 

@@ -6,10 +6,10 @@ import wsgiref.util
 from prometheus_client import generate_latest
 from sqlalchemy import update
 
-from cluster.servers import free_port
+from cluster.ports import free_port
 from tasks.broker import make_redis_client
 from tasks.metrics import make_registry, metrics_app
-from tasks.testing import add_outbox_event
+from tests.tasks_helpers import add_outbox_event
 from tests.metrics_helpers import metric_value
 from webapp.db import make_engine, make_session_factory
 from webapp.events.models import OutboxEvent

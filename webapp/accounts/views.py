@@ -14,8 +14,8 @@ from webapp.branches.services import branch_from_query
 from webapp.db import after_commit
 from webapp.errors import OUTAGES, ApiError, invalid
 from webapp.idempotency.services import idempotent_response
-from webapp.realtime import revocation
-from webapp.security import client_address
+from realtime import revocation
+from webapp.proxies import client_address
 
 
 @view_config(route_name="api.login", request_method="POST", renderer="json")

@@ -7,7 +7,7 @@ triggers refuse it anyway).
 from sqlalchemy import insert, select
 
 from webapp.attendance.models import AttendanceAudit
-from webapp.attendance.serializers import local_iso
+from webapp.clock import local_iso
 from webapp.clock import utcnow_naive
 from webapp.db import execute_write
 

@@ -1,7 +1,7 @@
 """Attendance events for the outbox: type, channels and payload of an attendance change."""
 from webapp.attendance.serializers import attendance_json
 from webapp.events.services import record_event
-from webapp.realtime.channels import channels_for_attendance_event
+from realtime.channels import channels_for_attendance_event
 
 ATTENDANCE_CREATED = "attendance.created"
 ATTENDANCE_UPDATED = "attendance.updated"

@@ -1,15 +1,4 @@
-import datetime as dt
-
-
-def as_utc(naive):
-    return naive.replace(tzinfo=dt.timezone.utc) if naive is not None else None
-
-
-def local_iso(naive_utc, zone):
-    """Naive-UTC DB instant → ISO 8601 with the branch's offset, to the second."""
-    if naive_utc is None:
-        return None
-    return as_utc(naive_utc).astimezone(zone).isoformat(timespec="seconds")
+from webapp.clock import local_iso
 
 
 def duration_minutes(attendance):

@@ -7,7 +7,7 @@ appends its audit entry and its outbox event in the same transaction.
 """
 import datetime as dt
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp.attendance import audit
@@ -217,13 +217,6 @@ def history_query(*, date_from=None, date_to=None, branch=None, user_id=None, st
     if status:
         query = query.where(Attendance.status == status)
     return query
-
-
-def paginate(dbsession, query, *, page, per_page, order_by):
-    total = dbsession.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    rows = dbsession.scalars(
-        query.order_by(*order_by).offset((page - 1) * per_page).limit(per_page))
-    return list(rows), total
 
 
 NEWEST_FIRST = (Attendance.work_date.desc(), Attendance.check_in_at.desc(), Attendance.id.desc())

@@ -1,7 +1,7 @@
 """Today's board: each branch's local today, as counts, a bounded page of rows and the absent.
 
 One definition of the ``Summary`` (contract §3), used by ``GET /api/attendances/today``
-and by the live ``summaries`` channel (:mod:`webapp.realtime.summaries`), so the number a
+and by the live ``summaries`` channel (:mod:`webapp.attendance.summaries`), so the number a
 page loads over HTTP and the one pushed to it can never disagree. Every query is an
 aggregate, an anti-join or a bounded page on the ``(branch_id, work_date)`` index: no
 request loads the day's rows (2,000 ORM rows took ~40 ms of web CPU).

@@ -4,7 +4,7 @@ from pyramid.view import view_config
 from redis.exceptions import RedisError
 
 from webapp import validation as v
-from webapp.attendance import audit, corrections, services
+from webapp.attendance import audit, corrections, services, summaries
 from webapp.attendance import today as today_board
 from webapp.attendance.export import csv_response
 from webapp.attendance.models import Attendance, STATUSES
@@ -13,7 +13,7 @@ from webapp.branches.geofence import parse_location
 from webapp.branches.services import all_branches, branch_from_query
 from webapp.errors import ApiError
 from webapp.idempotency.services import idempotent_response
-from webapp.realtime import summaries
+from webapp.pagination import paginate
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def check_out(request):
 
 def _page(request, query, errors, page, per_page):
     v.raise_if(errors)
-    rows, total = services.paginate(
+    rows, total = paginate(
         request.dbsession, query, page=page, per_page=per_page, order_by=services.NEWEST_FIRST
     )
     return {"data": [attendance_json(a) for a in rows], "page": page, "per_page": per_page,

@@ -3,7 +3,7 @@ import functools
 from pyramid.view import view_config
 
 from webapp import validation as v
-from webapp.accounts.principal import bump_branches_version
+from webapp.branches.cache import bump_branches_version
 from webapp.branches.services import all_branches, branch_by_code, branch_json, update_branch
 from webapp.db import after_commit
 from webapp.errors import ApiError

@@ -1,4 +1,4 @@
 def includeme(config):
-    from webapp.events.services import includeme as install_publisher
-
-    install_publisher(config)
+    # the enqueue side of the publisher queue first: the outbox hands committed events to it
+    config.include("webapp.events.handoff")
+    config.include("webapp.events.services")

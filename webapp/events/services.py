@@ -15,7 +15,7 @@ from sqlalchemy import insert
 from webapp.clock import utcnow_naive
 from webapp.db import after_commit, execute_write
 from webapp.events.models import OutboxEvent
-from webapp.realtime import channels as channel_names
+from realtime import channels as channel_names
 
 log = logging.getLogger(__name__)
 PENDING = "outbox_pending_event_ids"

@@ -13,18 +13,17 @@ from sqlalchemy import and_, func, or_, select
 
 from webapp import validation as v
 from webapp.accounts.models import User
-from webapp.attendance.serializers import local_iso
+from webapp.clock import local_iso
 from webapp.clock import utcnow
 from webapp.errors import ApiError, invalid
 from webapp.events.services import record_event
 from webapp.holidays.services import count_work_days
+from webapp.leave.events import LEAVE_CREATED, LEAVE_UPDATED
 from webapp.leave.models import HOLDING, KINDS, STATUSES, LeaveRequest
-from webapp.realtime.channels import channels_for_leave_event
+from realtime.channels import channels_for_leave_event
 
 CUTI = "cuti"
 CUTI_ALLOWANCE = 12  # work days per calendar year (contract §3)
-LEAVE_CREATED = "leave.created"
-LEAVE_UPDATED = "leave.updated"
 
 
 def _person(user):

@@ -1,7 +1,7 @@
 from pyramid.view import view_config
 
 from webapp import validation as v
-from webapp.attendance.services import paginate
+from webapp.pagination import paginate
 from webapp.branches.services import branch_from_query
 from webapp.errors import ApiError
 from webapp.idempotency.services import idempotent_response

@@ -1,10 +1,12 @@
 """HTML shells; their data comes from the JSON API (see webapp/templates)."""
 from pyramid.csrf import get_csrf_token
 from pyramid.httpexceptions import HTTPFound
+from pyramid.renderers import render_to_response
 from pyramid.view import view_config
 
 from webapp.accounts.services import user_json
 from webapp.branches.services import all_branches, branch_json
+from webapp.errors import OUTAGES
 
 
 def page_context(request, page):
@@ -59,7 +61,24 @@ def shell_view(page):
     return view
 
 
+def error_page(request, status, title, message, *, with_user=True):
+    """The error page in the app's layout (see :func:`webapp.errors.error_page`)."""
+    user = None
+    if with_user:
+        try:
+            user = request.user
+        except OUTAGES:
+            user = None
+    context = {"user": user_json(user) if user else None, "csrf_token": "",
+               "node_id": request.registry.settings["app.node_id"], "branches": [],
+               "page": "error", "status": status, "title": title, "message": message}
+    response = render_to_response("webapp:templates/error.jinja2", context, request=request)
+    response.status = status
+    return response
+
+
 def includeme(config):
+    config.registry["error_page"] = error_page
     for route, (page, template, permission) in SHELLS.items():
         config.add_view(shell_view(page), route_name=route, permission=permission,
                         renderer=f"webapp:templates/{template}")

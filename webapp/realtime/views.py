@@ -2,7 +2,7 @@ import datetime as dt
 
 from pyramid.view import view_config
 
-from webapp.realtime import channels, revocation, tokens
+from realtime import channels, revocation, tokens
 
 
 @view_config(route_name="api.realtime_token", request_method="POST", renderer="json",
