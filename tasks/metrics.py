@@ -92,7 +92,7 @@ class BacklogCollector:
 def make_registry(settings, *, directory=None, session_factory=None, redis=None):
     """What a scrape of this worker node shows: its processes' Dramatiq metrics (when
     *directory* is given) and the backlog."""
-    from tasks.broker import make_redis_client
+    from webapp.redis import make_redis_client
     from webapp.db import make_engine, make_session_factory
 
     registry = CollectorRegistry()

@@ -5,6 +5,7 @@ import argparse
 import getpass
 import json
 import sys
+from importlib.metadata import entry_points
 
 from webapp import settings as settings_module
 
@@ -137,12 +138,6 @@ def cmd_db_restore(args, settings):
     return 0
 
 
-def cmd_gateway(args, settings):
-    from wsgate.app import main as gateway_main
-
-    return gateway_main(settings) or 0
-
-
 def build_parser():
     parser = argparse.ArgumentParser(prog="absensi", description="Absensi operations")
     parser.add_argument("-c", "--config", help="ini file (default: ABSENSI_CONFIG or development.ini)")
@@ -175,14 +170,13 @@ def build_parser():
     servers = commands.add_parser("servers", help="table of live nodes (heartbeats)")
     servers.add_argument("--json", action="store_true")
     servers.set_defaults(handler=cmd_servers)
-    commands.add_parser("gateway", help="run the websocket gateway").set_defaults(
-        handler=cmd_gateway)
-
-    from tasks.cli import register
     from webapp.holidays.cli import register as register_holidays
 
-    register(commands)
     register_holidays(commands)
+    # The worker's and the gateway's commands come from their own packages, found through
+    # the ``absensi.commands`` entry points (setup.cfg): this package imports neither.
+    for plugin in sorted(entry_points(group="absensi.commands"), key=lambda p: p.name):
+        plugin.load()(commands)
     return parser
 
 

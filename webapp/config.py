@@ -13,6 +13,7 @@ def configure(settings=None):
     config.add_jinja2_search_path("webapp:templates", name=".jinja2")
     config.include("webapp.clock")  # request.now, pinned by tests
     config.include("webapp.db")  # engine, request.dbsession, one transaction per request
+    config.include("webapp.retries")  # a transient database error: the request runs again
     config.include("webapp.redis")  # shared pool: sessions, throttling, heartbeats
     config.include("webapp.sessions")  # Redis-backed sessions valid on every node
     config.include("webapp.proxies")  # the client's address behind nginx

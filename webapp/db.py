@@ -5,6 +5,7 @@ the write lock when it begins; one that only reads takes none (WAL readers neith
 wait). Requests with a safe method (GET, HEAD, OPTIONS), health checks and streamed exports
 read through :func:`read_only`, so a read can never queue behind, or freeze, the writers.
 """
+import contextvars
 import logging
 import os
 import ssl
@@ -12,8 +13,6 @@ import time
 from pathlib import Path
 
 import zope.sqlalchemy
-from transaction._transaction import Status as TransactionStatus  # as zope.sqlalchemy does
-from zope.sqlalchemy.datamanager import ZopeTransactionEvents, join_transaction, mark_changed
 from sqlalchemy import create_engine, event, exc, make_url
 from sqlalchemy.orm import sessionmaker
 
@@ -193,51 +192,66 @@ def make_session_factory(engine):
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
-class _RequestTransactions(ZopeTransactionEvents):
+class _SessionsManager:
+    """The transaction manager of the session whose event is being handled.
+
+    zope.sqlalchemy's listeners are built for one manager; pyramid_tm gives each request
+    its own (``request.tm``). :class:`_RequestTransactions` sets this, around each event,
+    to the manager of that session, so the public listeners serve every request.
+    """
+
+    def __init__(self):
+        self.current = contextvars.ContextVar("absensi_session_tm")
+
+    def get(self):
+        return self.current.get().get()
+
+
+class _RequestTransactions(zope.sqlalchemy.ZopeTransactionEvents):
     """zope.sqlalchemy's session listeners, registered once on the session factory.
 
     ``zope.sqlalchemy.register(session)`` for each request added seven event listeners to
     every new session: ~13 % of a check-in's web CPU, and growing, since SQLAlchemy's
     event registry holds them until the garbage collector frees the session. Registered
-    on the factory, the listeners find each session's transaction manager in its info;
-    sessions without one (jobs, the CLI, short reads of their own) are left alone.
+    on the factory, each event is handed to zope.sqlalchemy's own listener with the
+    session's transaction manager (from its info); sessions without one (jobs, the CLI,
+    short reads of their own) are left alone.
     """
 
-    def _join(self, session):
-        manager = session.info.get(TRANSACTION_MANAGER)
-        if manager is not None:
-            join_transaction(session, self.initial_state, manager, self.keep_session)
+    def __init__(self):
+        self.managers = _SessionsManager()
+        super().__init__(transaction_manager=self.managers)
 
-    def _changed(self, session):
+    def _with_manager(self, session, listener, *args):
         manager = session.info.get(TRANSACTION_MANAGER)
-        if manager is not None:
-            mark_changed(session, manager, self.keep_session)
+        if manager is None:
+            return
+        token = self.managers.current.set(manager)
+        try:
+            listener(*args)
+        finally:
+            self.managers.current.reset(token)
 
     def after_begin(self, session, transaction, connection):
-        self._join(session)
+        self._with_manager(session, super().after_begin, session, transaction, connection)
 
     def after_attach(self, session, instance):
-        self._join(session)
+        self._with_manager(session, super().after_attach, session, instance)
 
     def after_flush(self, session, flush_context):
-        self._changed(session)
+        self._with_manager(session, super().after_flush, session, flush_context)
 
     def after_bulk_update(self, update_context):
-        self._changed(update_context.session)
+        self._with_manager(update_context.session, super().after_bulk_update, update_context)
 
     def after_bulk_delete(self, delete_context):
-        self._changed(delete_context.session)
+        self._with_manager(delete_context.session, super().after_bulk_delete, delete_context)
 
     def before_commit(self, session):
-        manager = session.info.get(TRANSACTION_MANAGER)
-        assert manager is None or session.in_nested_transaction() or \
-            manager.get().status == TransactionStatus.COMMITTING, \
-            "Transaction must be committed using the transaction manager"
+        self._with_manager(session, super().before_commit, session)
 
     def do_orm_execute(self, execute_state):
-        if execute_state.is_orm_statement and (
-                execute_state.is_insert or execute_state.is_update or execute_state.is_delete):
-            self._changed(execute_state.session)
+        self._with_manager(execute_state.session, super().do_orm_execute, execute_state)
 
 
 def join_request_transactions(session_factory):

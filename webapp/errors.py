@@ -12,10 +12,12 @@ import logging
 import redis.exceptions
 import sqlalchemy.exc
 from pyramid.events import NewRequest, NewResponse
-from pyramid.exceptions import BadCSRFToken, PredicateMismatch
+from pyramid.exceptions import BadCSRFOrigin, BadCSRFToken, PredicateMismatch
 from pyramid.httpexceptions import HTTPFound
 from pyramid.response import Response
 from pyramid.view import exception_view_config, forbidden_view_config, notfound_view_config
+
+from webapp import retries
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,7 @@ def internal_error():
 
 
 def outage_view(exc, request):
+    retries.mark_if_transient(exc)  # a retry is answered instead, unless this was the last
     log.warning("dependency unavailable on %s %s: %s", request.method, request.path,
                 type(exc).__name__)
     if not _is_api(request):
@@ -120,6 +123,17 @@ def csrf_failed_view(exc, request):
     return error_response(ApiError(
         403, "csrf_failed",
         "Token CSRF tidak ada atau salah: kirim header X-CSRF-Token dari sesi Anda.",
+    ))
+
+
+@exception_view_config(BadCSRFOrigin)
+def csrf_origin_failed_view(exc, request):
+    # Over HTTPS Pyramid also checks that an unsafe request with a session comes from this
+    # site (Origin, else Referer), as browsers send; its own answer is an HTML 400.
+    return error_response(ApiError(
+        403, "csrf_failed",
+        "Asal permintaan tidak dikenal: kirim header Origin (atau Referer) situs ini, "
+        "seperti peramban.",
     ))
 
 

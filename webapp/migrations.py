@@ -1,20 +1,31 @@
 """``absensi db upgrade``: Alembic to head, under a lock so four nodes starting at once
 take turns (MySQL ``GET_LOCK``; SQLite serialises through its own write lock)."""
+import os
 from contextlib import contextmanager
+from importlib.util import find_spec
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import text
 
 from webapp.db import make_engine
-from webapp.settings import REPO_ROOT
 
 LOCK_NAME = "absensi_migrations"
 
 
+def migrations_dir():
+    # a directory without __init__.py (in the repository it must not shadow the alembic
+    # library for code run from the top folder), so found through its spec
+    locations = find_spec("absensi_migrations").submodule_search_locations
+    return next(str(path) for path in locations if os.path.isdir(path))
+
+
 def alembic_config(connection=None):
-    config = Config(str(REPO_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(REPO_ROOT / "alembic"))
+    """Alembic's configuration for the packaged migrations (``alembic/`` of the repository,
+    installed as ``absensi_migrations``); the URL and logging come from the app's settings."""
+    config = Config()
+    config.set_main_option("script_location", migrations_dir())
+    config.set_main_option("path_separator", "os")
     config.attributes["connection"] = connection
     return config
 

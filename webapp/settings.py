@@ -58,6 +58,8 @@ DEFAULTS = {
     "database.ssl_ca": "",
     "database.password": "",
     "database.pool_size": "10",
+    # attempts of a request whose transaction met a transient database error (webapp/retries.py)
+    "database.request_attempts": "3",
     "redis.url": "redis://127.0.0.1:6379/0",
     "redis.ssl_ca": "",
     "redis.password": "",

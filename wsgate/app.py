@@ -177,6 +177,12 @@ def raise_open_files_limit(max_connections):
     return raised
 
 
+def register(subparsers):
+    """Add ``gateway`` to the ``absensi`` CLI (entry point ``absensi.commands``)."""
+    subparsers.add_parser("gateway", help="run the websocket gateway").set_defaults(
+        handler=lambda args, settings: main(settings) or 0)
+
+
 def main(settings=None):
     """Entry point of ``python -m wsgate`` and ``absensi gateway`` (which passes *settings*)."""
     settings = settings or load_settings()

@@ -5,8 +5,7 @@ import io
 
 import pytest
 
-from tests.factories import login
-from tests.functional.test_attendance import at
+from tests.factories import at, check_in_as, login
 from realtime import tokens
 from webapp.servers import heartbeats
 
@@ -15,25 +14,6 @@ ADMIN_ROUTES = [
     ("GET", "/api/attendances/export.csv"), ("GET", "/api/users"), ("POST", "/api/users"),
     ("PATCH", "/api/users/1"), ("GET", "/api/servers"),
 ]
-
-
-@pytest.fixture()
-def admin_app(make_app, factory):
-    app = make_app()
-    login(app, factory.admin(name="Admin", branch="JKT"))
-    return app
-
-
-def check_in_as(make_app, factory, iso, branch="JKT", name=None, check_out=None):
-    app = make_app()
-    user = factory.user(branch=branch, name=name)
-    login(app, user)
-    at(app, iso)
-    attendance = app.post("/api/attendance/check-in", status=201).json["attendance"]
-    if check_out:
-        at(app, check_out)
-        attendance = app.post("/api/attendance/check-out", status=200).json["attendance"]
-    return user, attendance
 
 
 @pytest.mark.parametrize("method, path", ADMIN_ROUTES)
@@ -87,7 +67,7 @@ def test_history_filters_and_pagination(make_app, factory, admin_app):
     assert ids("?from=2026-11-03") == [a3["id"], a2["id"]]
     assert ids("?from=2026-11-02&to=2026-11-03") == [a2["id"], a1["id"]]
     assert ids("?branch=SBY") == [a2["id"]]
-    assert ids(f"?user_id={budi['id']}") == [a1["id"]]
+    assert ids(f"?user_id={budi.user['id']}") == [a1["id"]]
     assert ids("?status=late") == [a3["id"], a2["id"]]
     page = admin_app.get("/api/attendances?per_page=1&page=3").json
     assert (page["total"], page["page"], page["per_page"], len(page["data"])) == (3, 3, 1, 1)

@@ -4,29 +4,9 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
-from tests.factories import login
-from webapp.events.models import OutboxEvent
+from tests.factories import at, login, outbox
 
 UTC = dt.timezone.utc
-
-
-def at(app, iso):
-    """Pin the app's clock to an instant (ISO 8601 with offset)."""
-    instant = dt.datetime.fromisoformat(iso).astimezone(UTC)
-    app.app.registry["clock"] = lambda: instant
-
-
-def outbox(app):
-    with app.app.registry["dbsession_factory"]() as dbsession:
-        return dbsession.scalars(select(OutboxEvent).order_by(OutboxEvent.id)).all()
-
-
-@pytest.fixture()
-def employee_app(app, factory):
-    user = factory.user(name="Budi", branch="JKT")
-    login(app, user)
-    app.user = user
-    return app
 
 
 def test_check_in_and_out(employee_app):

@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import DatabaseError
 
-from tests.factories import login
-from tests.functional.test_attendance import at
+from tests.factories import at, login
 from webapp.attendance.services import flag_open_attendances
 
 REPO = pathlib.Path(__file__).resolve().parents[2]

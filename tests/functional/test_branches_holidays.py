@@ -1,25 +1,14 @@
 """Branch settings (PATCH /api/branches/{code}), the geofence on check-in/out, and holidays."""
 import pytest
 
-from tests.factories import login
-from tests.functional.test_attendance import at, outbox
+from tests.factories import at, login, outbox
 
 MONAS = {"lat": -6.175392, "lon": 106.827153}
 
 
 @pytest.fixture()
-def admin_app(make_app, factory):
-    app = make_app()
-    login(app, factory.admin(name="Admin HR"))
-    at(app, "2026-11-20T07:00:00+07:00")
-    return app
-
-
-@pytest.fixture()
-def employee_app(make_app, factory):
-    app = make_app()
-    login(app, factory.user(branch="JKT"))
-    return app
+def admin_app(logged_in):
+    return logged_in("admin", now="2026-11-20T07:00:00+07:00", name="Admin HR")
 
 
 def test_admin_changes_a_branchs_rules(admin_app, employee_app):

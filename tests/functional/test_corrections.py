@@ -1,19 +1,14 @@
 """Admin corrections (POST/PATCH /api/attendances) and the audit trail (GET .../audit)."""
 import pytest
 
-from tests.factories import login
-from tests.functional.test_attendance import at, outbox
+from tests.factories import at, login, outbox
 
 NOW = "2026-11-20T18:00:00+07:00"  # Friday evening in Jakarta
 
 
 @pytest.fixture()
-def admin_app(make_app, factory):
-    app = make_app()
-    app.admin = factory.admin(name="Admin HR")
-    login(app, app.admin)
-    at(app, NOW)
-    return app
+def admin_app(logged_in):
+    return logged_in("admin", now=NOW, name="Admin HR")
 
 
 @pytest.fixture()

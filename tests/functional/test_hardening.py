@@ -10,13 +10,6 @@ from webob import Request
 from tests.factories import login
 
 
-@pytest.fixture()
-def admin_app(make_app, factory):
-    app = make_app()
-    login(app, factory.admin())
-    return app
-
-
 # -- bad input gets 4xx, never 500 ----------------------------------------------------
 
 def test_absurdly_nested_json_is_a_400(admin_app):

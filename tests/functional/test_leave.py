@@ -2,28 +2,19 @@
 and today's ``on_leave`` / ``absent_users``."""
 import pytest
 
-from tests.factories import login
-from tests.functional.test_attendance import at, outbox
+from tests.factories import at, login, outbox
 
 NOW = "2026-11-10T09:00:00+07:00"  # a Tuesday
 
 
 @pytest.fixture()
-def admin_app(make_app, factory):
-    app = make_app()
-    app.admin = factory.admin(name="Admin HR")
-    login(app, app.admin)
-    at(app, NOW)
-    return app
+def admin_app(logged_in):
+    return logged_in("admin", now=NOW, name="Admin HR")
 
 
 @pytest.fixture()
-def employee_app(make_app, factory):
-    app = make_app()
-    app.user = factory.user(name="Budi", branch="JKT")
-    login(app, app.user)
-    at(app, NOW)
-    return app
+def employee_app(logged_in):
+    return logged_in("employee", now=NOW, name="Budi", branch="JKT")
 
 
 def ask(app, date_from, date_to, kind="cuti", reason="Acara keluarga", status=201):

@@ -3,7 +3,6 @@ or inside a transaction, no sessions for anonymous visitors, sessions that last 
 import threading
 import time
 
-import pytest
 from sqlalchemy import text
 
 from tests.factories import PASSWORD, login

@@ -33,13 +33,6 @@ def employee(app, factory):
     return user
 
 
-@pytest.fixture()
-def admin_app(make_app, factory):
-    admin = make_app()
-    login(admin, factory.admin())
-    return admin
-
-
 def test_a_check_in_after_login_reads_no_user_row(app, employee, users_queries):
     _at(app, "2026-11-20T07:58:00+07:00")
     app.post_json("/api/attendance/check-in", {}, status=201)

@@ -6,8 +6,7 @@ import io
 import pytest
 from sqlalchemy import update
 
-from tests.factories import login
-from tests.functional.test_attendance import at
+from tests.factories import at, login
 from webapp.accounts.models import User
 
 FRIDAY_EVENING = "2026-11-20T18:00:00+07:00"
@@ -21,11 +20,8 @@ def created_on(app, user, iso):
 
 
 @pytest.fixture()
-def admin_app(make_app, factory):
-    app = make_app()
-    login(app, factory.admin(name="Admin HR", branch="SBY"))
-    at(app, FRIDAY_EVENING)
-    return app
+def admin_app(logged_in):
+    return logged_in("admin", now=FRIDAY_EVENING, name="Admin HR", branch="SBY")
 
 
 def attend(app, user, day, check_in, check_out):

@@ -5,8 +5,7 @@ import functools
 import pytest
 from sqlalchemy import select
 
-from tests.factories import Factory, login
-from tests.functional.test_attendance import at
+from tests.factories import Factory, at, check_in_as, login
 from tests.functional.test_leave import ask
 from webapp.accounts.models import User
 from webapp.attendance import today
@@ -19,25 +18,8 @@ NOW = "2026-11-10T09:00:00+07:00"  # a Tuesday, 10:00 in Bali
 
 
 @pytest.fixture()
-def admin_app(make_app, factory):
-    app = make_app()
-    app.admin = factory.admin(name="Admin HR", branch="JKT")
-    login(app, app.admin)
-    at(app, NOW)
-    return app
-
-
-def _check_in(make_app, factory, iso, branch="JKT", name=None, check_out=None):
-    app = make_app()
-    user = factory.user(branch=branch, name=name)
-    login(app, user)
-    at(app, iso)
-    attendance = app.post("/api/attendance/check-in", status=201).json["attendance"]
-    if check_out:
-        at(app, check_out)
-        attendance = app.post("/api/attendance/check-out", status=200).json["attendance"]
-    app.user = user
-    return app, attendance
+def admin_app(logged_in):
+    return logged_in("admin", now=NOW, name="Admin HR", branch="JKT")
 
 
 def _row_by_row_summary(session, branches, now):
@@ -76,12 +58,12 @@ def test_summary_matches_the_row_by_row_definition_in_every_corner(on_database):
     # Given: late, on time, checked out, a deactivated user who checked in, a user who checked
     # in at Jakarta and then moved to Bandung, one on approved leave, one absent, and
     # yesterday's row in Bali
-    _check_in(make_app, factory, "2026-11-10T08:40:00+07:00", name="Late")
-    _check_in(make_app, factory, "2026-11-10T07:50:00+07:00", name="Out",
+    check_in_as(make_app, factory, "2026-11-10T08:40:00+07:00", name="Late")
+    check_in_as(make_app, factory, "2026-11-10T07:50:00+07:00", name="Out",
               check_out="2026-11-10T08:55:00+07:00")
-    _, gone = _check_in(make_app, factory, "2026-11-10T07:55:00+07:00", name="Gone")
-    mover, _ = _check_in(make_app, factory, "2026-11-10T07:58:00+07:00", name="Mover")
-    _check_in(make_app, factory, "2026-11-09T08:00:00+08:00", branch="DPS", name="Yesterday")
+    _, gone = check_in_as(make_app, factory, "2026-11-10T07:55:00+07:00", name="Gone")
+    mover, _ = check_in_as(make_app, factory, "2026-11-10T07:58:00+07:00", name="Mover")
+    check_in_as(make_app, factory, "2026-11-09T08:00:00+08:00", branch="DPS", name="Yesterday")
     sick = make_app()
     sick.user = factory.user(name="Sick", branch="JKT")
     login(sick, sick.user)
@@ -114,7 +96,7 @@ def test_summary_matches_the_row_by_row_definition_in_every_corner(on_database):
 
 
 def test_data_is_a_page_newest_check_in_first(make_app, factory, admin_app):
-    ids = [_check_in(make_app, factory, f"2026-11-10T07:{m:02d}:00+07:00")[1]["id"]
+    ids = [check_in_as(make_app, factory, f"2026-11-10T07:{m:02d}:00+07:00")[1]["id"]
            for m in (10, 30, 20, 40, 50)]
     newest_first = [ids[4], ids[3], ids[1], ids[2], ids[0]]
 

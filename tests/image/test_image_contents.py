@@ -45,10 +45,18 @@ def test_the_image_holds_no_tests_no_build_tools_and_no_git(podman, image):
         true""")
     # Then there is none of it: no test code or test-only packages, no compiler, no pip
     assert found.strip() == ""
-    # and what runs is there: the app beside its migrations, the ini, the CLI
-    listing = sh(podman, image, "ls /opt/absensi/app; command -v absensi gunicorn")
-    for expected in ("alembic", "alembic.ini", "production.ini", "webapp", "wsgate", "tasks"):
+    # and what runs is there: the wheel's packages with the migrations, the ini, the CLI,
+    # and nothing of a checkout (the local cluster's package stays out)
+    listing = sh(podman, image, r"""
+        ls /opt/absensi/app; command -v absensi gunicorn
+        /opt/absensi/venv/bin/python -c 'import importlib.util as u; [print(m) for m in
+            ("webapp", "wsgate", "tasks", "realtime", "absensi_migrations", "cluster")
+            if u.find_spec(m)]'
+        true""")
+    assert listing.split()[0] == "production.ini"
+    for expected in ("webapp", "wsgate", "tasks", "realtime", "absensi_migrations"):
         assert expected in listing.split()
+    assert "cluster" not in listing.split()
     assert "/opt/absensi/venv/bin/absensi" in listing
 
 

@@ -9,8 +9,7 @@ import pytest
 from sqlalchemy import event, insert, select, text, update
 from sqlalchemy.exc import DatabaseError
 
-from tests.factories import Factory, login
-from tests.functional.test_attendance import at
+from tests.factories import Factory, at, login
 from tests.integration.test_mariadb_core import NODES, _all_at_once
 from webapp.accounts.models import User
 from webapp.attendance.models import Attendance, AttendanceAudit

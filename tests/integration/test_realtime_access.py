@@ -4,7 +4,6 @@ import time
 
 import pytest
 
-from cluster.ports import wait_until
 from tests.factories import login
 from tests.realtime_helpers import Closed, Socket, realtime_token
 from realtime import revocation
