@@ -30,6 +30,18 @@ def includeme(config):
     config.add_route("api.user", "/api/users/{id}")
     config.add_route("api.branches", "/api/branches")
     config.add_route("api.branch", "/api/branches/{code}")
+    config.add_route("api.branch_sites", "/api/branches/{code}/sites")
+    config.add_route("api.shift_types", "/api/shift-types")
+    config.add_route("api.shift_type", "/api/shift-types/{id:[0-9]+}")
+    config.add_route("api.schedules", "/api/schedules")
+    config.add_route("api.my_schedule", "/api/me/schedule")
+    config.add_route("api.attendance_requests", "/api/attendance-requests")
+    config.add_route("api.attendance_request_approve",
+                     "/api/attendance-requests/{id:[0-9]+}/approve")
+    config.add_route("api.attendance_request_reject",
+                     "/api/attendance-requests/{id:[0-9]+}/reject")
+    config.add_route("api.overtime_approve", "/api/attendances/{id:[0-9]+}/overtime/approve")
+    config.add_route("api.overtime_reject", "/api/attendances/{id:[0-9]+}/overtime/reject")
     config.add_route("api.servers", "/api/servers")
     config.add_route("api.realtime_token", "/api/realtime/token")
     config.add_route("api.openapi", "/api/openapi.json")

@@ -31,6 +31,11 @@ def test_check_in_and_out(employee_app):
         "auto_closed": False,
         "check_in_distance_m": None,
         "check_out_distance_m": None,
+        "shift": {"code": "JKT-REG", "start": "08:00", "end": "17:00"},
+        "overtime_minutes": 0,
+        "overtime_status": "none",
+        "check_in_site": None,
+        "check_out_site": None,
     }
     at(app, "2026-11-20T17:03:10+07:00")
     closed = app.post("/api/attendance/check-out", status=200).json["attendance"]

@@ -18,7 +18,8 @@ def test_admin_changes_a_branchs_rules(admin_app, employee_app):
     }).json
     assert body == {"code": "JKT", "name": "Jakarta", "timezone": "Asia/Jakarta",
                     "shift_start": "09:00", "shift_end": "18:00", "grace_minutes": 0,
-                    "work_days": [1, 2, 3, 4, 5, 6], "geofence": {**MONAS, "radius_m": 150}}
+                    "work_days": [1, 2, 3, 4, 5, 6], "geofence": {**MONAS, "radius_m": 150},
+                    "sites": [{"name": "Jakarta", **MONAS, "radius_m": 150}]}
     assert employee_app.get("/api/branches").json["data"][0] == body
     # The new rules apply at once: 09:00:01 is late, leaving at 17:59 is early
     at(employee_app, "2026-11-21T09:00:01+07:00")  # a Saturday, now a work day

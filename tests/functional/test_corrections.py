@@ -199,4 +199,6 @@ def test_end_of_day_flag_is_audited_without_an_actor(make_app, admin_app, employ
     assert entries[-1]["action"] == "auto_close"
     assert entries[-1]["actor"] is None
     assert entries[-1]["node_id"] == "scheduler-1"
-    assert entries[-1]["changes"] == {"auto_closed": [False, True]}
+    # (closed at the shift's end, contract §3.1)
+    assert entries[-1]["changes"]["auto_closed"] == [False, True]
+    assert entries[-1]["changes"]["check_out_at"][0] is None

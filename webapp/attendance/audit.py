@@ -12,10 +12,11 @@ from webapp.clock import utcnow_naive
 from webapp.db import execute_write
 
 #: the fields an entry's ``changes`` compares, as the API shows them
-AUDITED = ("check_in_at", "check_out_at", "status", "early_leave", "note", "auto_closed")
+AUDITED = ("check_in_at", "check_out_at", "status", "early_leave", "note", "auto_closed",
+           "overtime_minutes", "overtime_status")
 #: what a not-yet-existing attendance "was" (so a new one lists what it was created with)
 NOTHING = {"check_in_at": None, "check_out_at": None, "status": None, "early_leave": False,
-           "note": None, "auto_closed": False}
+           "note": None, "auto_closed": False, "overtime_minutes": 0, "overtime_status": "none"}
 
 
 def snapshot(attendance):
@@ -27,6 +28,8 @@ def snapshot(attendance):
         "early_leave": bool(attendance.early_leave),
         "note": attendance.note,
         "auto_closed": bool(attendance.auto_closed),
+        "overtime_minutes": attendance.overtime_minutes or 0,
+        "overtime_status": attendance.overtime_status or "none",
     }
 
 

@@ -9,6 +9,7 @@ from webapp.branches.models import Branch
 from webapp.meta import Base
 
 STATUSES = ("present", "late")
+OVERTIME_STATUSES = ("none", "pending", "approved", "rejected")
 
 
 class Attendance(Base):
@@ -41,6 +42,20 @@ class Attendance(Base):
     # Great-circle metres from the branch's geofence centre, when it had one.
     check_in_distance_m: Mapped[int | None] = mapped_column(Integer, nullable=True)
     check_out_distance_m: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The shift it belongs to, as it was when the attendance began (NULL: a day off).
+    # ``shift_type_id`` has no foreign key: SQLite cannot add one to an existing table
+    # (migration 0003); the code and instants are kept so that changing or deleting a
+    # shift type later never rewrites the past.
+    shift_type_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    shift_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    shift_start_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    shift_end_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # Minutes after the shift's end beyond its threshold (a day off: every minute).
+    overtime_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    overtime_status: Mapped[str] = mapped_column(String(16), default="none")
+    # The name of the branch site the check-in / check-out was inside of, if it had any.
+    check_in_site: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    check_out_site: Mapped[str | None] = mapped_column(String(100), nullable=True)
 
     user: Mapped[User] = relationship(lazy="joined")
     branch: Mapped[Branch] = relationship(lazy="joined")

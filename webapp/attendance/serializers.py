@@ -1,10 +1,22 @@
-from webapp.clock import local_iso
+from webapp.clock import as_utc, local_iso
 
 
 def duration_minutes(attendance):
     if attendance.check_out_at is None:
         return None
     return int((attendance.check_out_at - attendance.check_in_at).total_seconds() // 60)
+
+
+def _clock(naive_utc, zone):
+    return as_utc(naive_utc).astimezone(zone).strftime("%H:%M")
+
+
+def shift_json(attendance, zone):
+    """``{"code","start","end"}`` (local ``HH:MM``) of the attendance's shift, or None."""
+    if attendance.shift_code is None:
+        return None
+    return {"code": attendance.shift_code, "start": _clock(attendance.shift_start_at, zone),
+            "end": _clock(attendance.shift_end_at, zone)}
 
 
 def attendance_json(attendance):
@@ -28,6 +40,11 @@ def attendance_json(attendance):
         "auto_closed": attendance.auto_closed,
         "check_in_distance_m": attendance.check_in_distance_m,
         "check_out_distance_m": attendance.check_out_distance_m,
+        "shift": shift_json(attendance, zone),
+        "overtime_minutes": attendance.overtime_minutes or 0,
+        "overtime_status": attendance.overtime_status or "none",
+        "check_in_site": attendance.check_in_site,
+        "check_out_site": attendance.check_out_site,
     }
 
 

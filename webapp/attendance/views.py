@@ -174,3 +174,26 @@ def attendance_audit(request):
     zone = attendance.branch.zone
     entries = audit.entries(request.dbsession, attendance.id)
     return {"data": [audit_json(entry, zone) for entry in entries]}
+
+
+def _overtime_decision(request, approve):
+    attendance_id = _attendance_id(request)
+    body = v.json_object(request, optional=True)
+    v.reject_unknown(body, ("note",))
+    note = v.check_note(body.get("note"))
+    attendance = corrections.decide_overtime(
+        request.dbsession, attendance_id=attendance_id, approve=approve, actor=request.user,
+        note=note, node_id=request.node_id)
+    return {"attendance": attendance_json(attendance)}
+
+
+@view_config(route_name="api.overtime_approve", request_method="POST", renderer="json",
+             permission="admin")
+def approve_overtime(request):
+    return _overtime_decision(request, True)
+
+
+@view_config(route_name="api.overtime_reject", request_method="POST", renderer="json",
+             permission="admin")
+def reject_overtime(request):
+    return _overtime_decision(request, False)

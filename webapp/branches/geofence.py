@@ -38,27 +38,42 @@ def parse_location(raw):
 
 
 def check_location(branch, location):
-    """The rounded distance from the branch's fence centre, or None without a fence.
+    """The rounded distance from the branch's fence centre, or None without a fence
+    (:func:`locate` without the site's name)."""
+    return locate(branch, location)[0]
 
-    Raises 422 ``location_required`` / ``location_inaccurate`` / ``outside_geofence``.
+
+def locate(branch, location):
+    """``(distance_m, site name)`` of the nearest of the branch's sites that ``location`` is
+    inside of; ``(None, None)`` when the branch has no site (nor geofence).
+
+    Raises 422 ``location_required`` / ``location_inaccurate`` (``accuracy_m`` above every
+    site's radius) / ``outside_geofence`` (with ``distance_m`` from the nearest site's
+    centre). A distance equal to the radius is inside.
     """
-    fence = branch.geofence
-    if fence is None:
-        return None
+    fences = branch.fences
+    if not fences:
+        return None, None
     if location is None:
         raise ApiError(422, "location_required",
                        "Cabang ini memakai geofence: izinkan akses lokasi lalu coba lagi.")
-    if location["accuracy_m"] > fence["radius_m"]:
+    widest = max(radius for _, _, _, radius in fences)
+    if location["accuracy_m"] > widest:
         raise ApiError(
             422, "location_inaccurate",
             f"Lokasi kurang akurat (±{round(location['accuracy_m'])} m, paling banyak "
-            f"{fence['radius_m']} m). Coba di tempat terbuka atau nyalakan GPS.",
+            f"{widest} m). Coba di tempat terbuka atau nyalakan GPS.",
         )
-    distance = distance_m(fence["lat"], fence["lon"], location["lat"], location["lon"])
-    if distance > fence["radius_m"]:
-        raise ApiError(
-            422, "outside_geofence",
-            f"Anda berada {round(distance)} m dari kantor (batas {fence['radius_m']} m).",
-            extra={"distance_m": round(distance)},
-        )
-    return round(distance)
+    measured = sorted(
+        (distance_m(lat, lon, location["lat"], location["lon"]), radius, name)
+        for name, lat, lon, radius in fences)
+    for distance, radius, name in measured:
+        if distance <= radius and location["accuracy_m"] <= radius:
+            return round(distance), name
+    nearest = measured[0][0]
+    raise ApiError(
+        422, "outside_geofence",
+        f"Anda berada {round(nearest)} m dari lokasi kantor terdekat "
+        f"(batas {measured[0][1]} m).",
+        extra={"distance_m": round(nearest)},
+    )

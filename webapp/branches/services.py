@@ -2,10 +2,11 @@ from sqlalchemy import select
 
 from webapp import validation as v
 from webapp.branches.geofence import MAX_RADIUS_M, MIN_RADIUS_M
-from webapp.branches.models import Branch
+from webapp.branches.models import Branch, BranchSite, ShiftType
 from webapp.errors import invalid
 
 MAX_GRACE_MINUTES = 240
+MAX_SITES = 20
 SETTINGS = ("shift_start", "shift_end", "grace_minutes", "work_days", "geofence")
 
 
@@ -41,6 +42,7 @@ def branch_json(branch):
         "grace_minutes": branch.grace_minutes,
         "work_days": sorted(branch.weekdays),
         "geofence": branch.geofence,
+        "sites": [site.as_json() for site in branch.sites],
     }
 
 
@@ -96,10 +98,82 @@ def update_branch(dbsession, branch, changes):
             values["geofence_lat"], values["geofence_lon"], values["geofence_radius_m"] = fence
     start = values.get("shift_start", branch.shift_start)
     end = values.get("shift_end", branch.shift_end)
-    if not errors and end <= start:
+    if not errors and ("shift_start" in values or "shift_end" in values) and end <= start:
+        # a night shift is a shift type (PATCH /api/shift-types/{id} of the default)
         errors["shift_end"] = "Jam pulang harus setelah jam masuk."
     v.raise_if(errors)
     for field, value in values.items():
         setattr(branch, field, value)
+    if "geofence" in changes:
+        _replace_sites(branch, [] if changes["geofence"] is None else [{
+            "name": branch.name, **changes["geofence"]}])
+    sync_default_shift(dbsession, branch)
+    dbsession.flush()
+    return branch
+
+
+def sync_default_shift(dbsession, branch):
+    """Keep the branch's default shift type equal to its ``shift_start``/``shift_end``/
+    ``grace_minutes`` (making it if the branch has none yet)."""
+    shift = branch.default_shift
+    if shift is None:
+        shift = branch.default_shift_type()
+        dbsession.add(shift)
+        branch.default_shift = shift
+    shift.start_time, shift.end_time = branch.shift_start, branch.shift_end
+    shift.grace_minutes = branch.grace_minutes
+
+
+def sync_branch_from_default(branch, shift):
+    """The other direction: a change of a default shift type changes its branch."""
+    branch.shift_start, branch.shift_end = shift.start_time, shift.end_time
+    branch.grace_minutes = shift.grace_minutes
+
+
+def default_shift_types(dbsession):
+    """``{branch_id: ShiftType}``."""
+    return {s.branch_id: s for s in dbsession.scalars(
+        select(ShiftType).where(ShiftType.branch_id.is_not(None)))}
+
+
+# -- sites -----------------------------------------------------------------------------
+
+def _replace_sites(branch, sites):
+    """Replace the branch's sites (validated dicts), and its geofence columns with the
+    first (a node of the previous release knows only those)."""
+    branch.sites = [BranchSite(position=i, name=s["name"], lat=s["lat"], lon=s["lon"],
+                               radius_m=s["radius_m"]) for i, s in enumerate(sites)]
+    first = sites[0] if sites else {"lat": None, "lon": None, "radius_m": None}
+    branch.geofence_lat, branch.geofence_lon = first["lat"], first["lon"]
+    branch.geofence_radius_m = first["radius_m"]
+
+
+def set_sites(dbsession, branch, body):
+    """``PUT /api/branches/{code}/sites``: 0–20 named circles; 422 naming each bad field."""
+    v.reject_unknown(body, ("sites",))
+    raw = body.get("sites")
+    errors = {}
+    if not isinstance(raw, list) or len(raw) > MAX_SITES:
+        raise invalid({"sites": f"Harus daftar 0–{MAX_SITES} lokasi."})
+    sites, names = [], set()
+    for i, site in enumerate(raw):
+        prefix = f"sites.{i}"
+        if not isinstance(site, dict) or set(site) != {"name", "lat", "lon", "radius_m"}:
+            errors[prefix] = "Harus objek {name, lat, lon, radius_m}."
+            continue
+        name = v.check_name(site["name"], errors, f"{prefix}.name")
+        if name is not None and name.lower() in names:
+            errors[f"{prefix}.name"] = "Nama lokasi sudah dipakai."
+        names.add((name or "").lower())
+        lat = v.number_in_range(site["lat"], f"{prefix}.lat", errors, -90, 90)
+        lon = v.number_in_range(site["lon"], f"{prefix}.lon", errors, -180, 180)
+        radius = site["radius_m"]
+        if not (isinstance(radius, int) and not isinstance(radius, bool)
+                and MIN_RADIUS_M <= radius <= MAX_RADIUS_M):
+            errors[f"{prefix}.radius_m"] = (f"Harus bilangan bulat {MIN_RADIUS_M}–"
+                                            f"{MAX_RADIUS_M} meter.")
+        sites.append({"name": name, "lat": lat, "lon": lon, "radius_m": radius})
+    v.raise_if(errors)
+    _replace_sites(branch, sites)
     dbsession.flush()
     return branch
