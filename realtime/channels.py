@@ -8,11 +8,13 @@ import re
 ATTENDANCES = "attendances"
 SERVERS = "servers"
 LEAVE = "leave"
+#: attendance requests (contract §3.1): ``request.created`` / ``request.updated``
+REQUESTS = "requests"
 #: each branch's live today Summary (webapp.attendance.summaries); kept off ``attendances``,
 #: whose events outside consumers count one per attendance change
 SUMMARIES = "summaries"
 #: channels only admins may read, listed in token responses and ``ready`` frames
-ADMIN_CHANNELS = (ATTENDANCES, SERVERS, LEAVE)
+ADMIN_CHANNELS = (ATTENDANCES, SERVERS, LEAVE, REQUESTS)
 #: admin-only too, but not listed: only the dashboards ask for them, and the lists the
 #: contract shows stay as they were
 UNLISTED_ADMIN_CHANNELS = (SUMMARIES,)
@@ -50,3 +52,7 @@ def channels_for_attendance_event(user_id):
 
 def channels_for_leave_event(user_id):
     return [LEAVE, user_channel(user_id)]
+
+
+def channels_for_request_event(user_id):
+    return [REQUESTS, user_channel(user_id)]

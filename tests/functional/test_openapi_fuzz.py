@@ -120,6 +120,15 @@ def _seed(factory, wsgi):
             "reason": "keluarga"})
     client.post("/api/holidays", headers=headers,
                 json={"date": "2026-12-31", "name": "Libur kantor", "branch": "JKT"})
+    # shifts (contract §3.1): a night shift on a rota, and a pending attendance request
+    client.post("/api/shift-types", headers=headers, json={
+        "code": "MALAM", "name": "Malam", "start": "22:00", "end": "06:00"})
+    client.post("/api/schedules", headers=headers, json={
+        "user_ids": [employee["id"]], "date_from": "2026-01-01", "date_to": "2026-12-31",
+        "weekdays": [6, 7], "shift_type": "MALAM"})
+    worker.post("/api/attendance-requests", headers={"X-CSRF-Token": worker_token}, json={
+        "kind": "both", "work_date": "2026-12-01", "reason": "lupa absen",
+        "check_in_at": "2026-12-01T08:00:00+08:00", "check_out_at": "2026-12-01T17:00:00+08:00"})
 
 
 @pytest.fixture(scope="module")

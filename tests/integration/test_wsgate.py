@@ -165,7 +165,7 @@ def test_auth_answers_ready_with_the_default_channels(gateway, sockets):
 
     # Then
     assert recv(admin) == {"op": "ready", "channels": ["attendances", "servers", "leave",
-                                                 "user.1"]}
+                                                 "requests", "user.1"]}
     assert recv(employee) == {"op": "ready", "channels": ["user.7"]}
 
 
