@@ -215,19 +215,39 @@ def _history(channel, since, limit, raw):
                    entries[:limit], len(entries) > limit, int(trimmed_count) > 0)
 
 
-def publish_many(redis, publications, *, retention_seconds):
+class NotReplicated(RuntimeError):
+    """Published on the primary, but fewer replicas than asked confirmed it in time: a
+    failover now could lose it, so the caller must not count it as published yet."""
+
+
+def publish_many(redis, publications, *, retention_seconds, replicas=0,
+                 replica_timeout_ms=1000):
     """Append each :class:`Publication` to its channel's history and send it live, in
     order, in one atomic script call; return their offsets.
 
     Each one behaves exactly as :func:`publish` would alone (it is the same script):
     idempotent per ``(channel, event_id)``, trimming on the way. Raises ValueError (before
-    calling Redis) if a channel is unknown.
+    calling Redis) if a channel is unknown. With *replicas*, Redis's ``WAIT`` follows on
+    the same connection: :class:`NotReplicated` unless that many replicas have the
+    entries within *replica_timeout_ms*.
     """
     publications = list(publications)
     if not publications:
         return []
     keys, args = _publish_call(publications, retention_seconds)
-    offsets = redis.register_script(_PUBLISH)(keys=keys, args=args)
+    script = redis.register_script(_PUBLISH)
+    if replicas:
+        # WAIT counts what this connection wrote: the script and WAIT share a pipeline
+        with redis.pipeline(transaction=False) as pipe:
+            script(keys=keys, args=args, client=pipe)
+            pipe.execute_command("WAIT", int(replicas), int(replica_timeout_ms))
+            offsets, acknowledged = pipe.execute()
+        if int(acknowledged) < int(replicas):
+            raise NotReplicated(f"{acknowledged} of {replicas} replica(s) confirmed "
+                                f"{len(publications)} publication(s) within "
+                                f"{replica_timeout_ms} ms")
+        return [_text(o) for o in offsets]
+    offsets = script(keys=keys, args=args)
     if not isinstance(offsets, list):
         # a pipeline queued the call (its execute() answers the offsets); iterating it
         # would queue GETs forever (redis-py's __getitem__ is GET)

@@ -39,6 +39,7 @@ def publish_outbox_event(event_id):
                                              retention_seconds=retention)
     outbox.publish_outbox_event(
         app.session_factory, app.redis, event_id, retention,
+        replicas=int(app.settings["outbox.publish_replicas"]),
         continue_later=lambda: publish_outbox_event.send(0),
         after_batch=_refresher.submit,
     )

@@ -70,12 +70,15 @@ class _Process:
 class RedisServer(_Process):
     name = "redis"
 
-    def __init__(self, data_dir=None, port=None, appendonly=False, tls=None, password=None):
+    def __init__(self, data_dir=None, port=None, appendonly=False, tls=None, password=None,
+                 replica_of=None):
         super().__init__(data_dir, port)
         self.appendonly = appendonly
         #: ``(cert_file, key_file, ca_file)``: listen with TLS only, on :attr:`port`
         self.tls = tls
         self.password = password
+        #: the port of the primary this server starts as a replica of
+        self.replica_of = replica_of
 
     @property
     def url(self):
@@ -91,7 +94,9 @@ class RedisServer(_Process):
                       "--tls-key-file", str(key), "--tls-ca-cert-file", str(ca),
                       "--tls-auth-clients", "no"]
         if self.password:
-            listen += ["--requirepass", self.password]
+            listen += ["--requirepass", self.password, "--masterauth", self.password]
+        if self.replica_of:
+            listen += ["--replicaof", "127.0.0.1", str(self.replica_of)]
         self._spawn([
             require("redis-server"), *listen, "--bind", "127.0.0.1",
             "--dir", str(self.data_dir), "--save", "",
@@ -101,6 +106,36 @@ class RedisServer(_Process):
         wait_until(lambda: port_open(self.port) or not self.alive(), timeout=timeout, what="redis")
         if not self.alive():
             raise ServerError(f"redis exited:\n{self.log_tail()}")
+
+
+class SentinelServer(_Process):
+    """A Redis Sentinel watching the primary on *primary_port* as *master* (quorum 2,
+    down after 1 s: failovers in a few seconds, for tests). Its config file is its own and
+    writable: a Sentinel rewrites it."""
+
+    name = "sentinel"
+
+    def __init__(self, primary_port, *, master="absensi", password=None, data_dir=None,
+                 port=None):
+        super().__init__(data_dir, port)
+        self.primary_port, self.master, self.password = primary_port, master, password
+
+    def start(self, timeout=15):
+        conf = self.data_dir / "sentinel.conf"
+        if not conf.exists():
+            lines = [f"port {self.port}", "bind 127.0.0.1", f"dir {self.data_dir}",
+                     f"sentinel monitor {self.master} 127.0.0.1 {self.primary_port} 2",
+                     f"sentinel down-after-milliseconds {self.master} 1000",
+                     f"sentinel failover-timeout {self.master} 10000",
+                     f"sentinel parallel-syncs {self.master} 1"]
+            if self.password:
+                lines.append(f"sentinel auth-pass {self.master} {self.password}")
+            conf.write_text("\n".join(lines) + "\n")
+        self._spawn([require("redis-server"), str(conf), "--sentinel"])
+        wait_until(lambda: port_open(self.port) or not self.alive(), timeout=timeout,
+                   what="sentinel")
+        if not self.alive():
+            raise ServerError(f"sentinel exited:\n{self.log_tail()}")
 
 
 class MariaDBServer(_Process):

@@ -1,6 +1,20 @@
-"""Redis clients: one pool per web process (sessions, throttling, heartbeats), and the
-short-timeout clients of the publisher queue (web hand-off, worker, scheduler)."""
+"""Redis clients of every process, made here and nowhere else: one pool per web process
+(sessions, throttling, heartbeats), the short-timeout clients of the publisher queue (web
+hand-off, worker, scheduler) and the gateway's asyncio pool.
+
+``redis.url`` names the server (``rediss://`` for TLS, verified against ``redis.ssl_ca``;
+password and database number in the URL). In production the server is whichever one the
+Sentinels say is the primary: with ``redis.sentinels`` (``REDIS_SENTINELS=host:port,...``)
+every client asks them for ``redis.sentinel_master`` and follows a failover by itself
+(redis-py reconnects to the new primary when its connection drops or the old one answers
+``READONLY``); the URL then gives only the password, database and TLS.
+"""
+from urllib.parse import unquote, urlsplit
+
 import redis
+import redis.asyncio
+import redis.asyncio.sentinel
+import redis.sentinel
 from redis.backoff import ExponentialBackoff, NoBackoff
 from redis.retry import Retry
 
@@ -17,10 +31,76 @@ def tls_options(settings):
     return options
 
 
+def sentinel_addresses(settings):
+    """``[(host, port), ...]`` of ``redis.sentinels`` (empty: no Sentinels)."""
+    addresses = []
+    for item in (settings.get("redis.sentinels") or "").replace(",", " ").split():
+        host, _, port = item.rpartition(":")
+        addresses.append((host or item, int(port) if host else 26379))
+    return addresses
+
+
+def _url_options(settings):
+    """What ``redis.url`` says besides where the server is: database, user, password, TLS."""
+    parts = urlsplit(settings["redis.url"])
+    options = {"db": int(parts.path.lstrip("/") or 0)}
+    if parts.username:
+        options["username"] = unquote(parts.username)
+    if parts.password:
+        options["password"] = unquote(parts.password)
+    if parts.scheme == "rediss":
+        options["ssl"] = True
+        options.update(tls_options(settings))
+    return options
+
+
+def _sentinel_options(settings, options):
+    """How to talk to the Sentinels themselves: their password, TLS like the data's."""
+    sentinel = {key: options[key] for key in ("socket_timeout", "socket_connect_timeout")
+                if key in options}
+    if settings.get("redis.sentinel_password"):
+        sentinel["password"] = settings["redis.sentinel_password"]
+    if settings["redis.url"].startswith("rediss://"):
+        sentinel.update(ssl=True, **tls_options(settings))
+    return sentinel
+
+
+def connect(settings, **options):
+    """A client of the primary, with redis-py *options* (timeouts, retry, decoding)."""
+    sentinels = sentinel_addresses(settings)
+    if not sentinels:
+        return redis.Redis.from_url(settings["redis.url"], **tls_options(settings), **options)
+    manager = redis.sentinel.Sentinel(
+        sentinels, sentinel_kwargs=_sentinel_options(settings, options))
+    return manager.master_for(settings["redis.sentinel_master"],
+                              **_url_options(settings), **options)
+
+
+class _BlockingSentinelPool(redis.asyncio.sentinel.SentinelConnectionPool,
+                            redis.asyncio.BlockingConnectionPool):
+    """The primary's connections, waiting (bounded) for a free one instead of refusing."""
+
+
+def connect_async(settings, *, max_connections, pool_timeout, **options):
+    """The gateway's ``redis.asyncio`` client of the primary: a blocking pool of at most
+    *max_connections*, a caller waiting up to *pool_timeout* s for a free one."""
+    sentinels = sentinel_addresses(settings)
+    if not sentinels:
+        pool = redis.asyncio.BlockingConnectionPool.from_url(
+            settings["redis.url"], **tls_options(settings), max_connections=max_connections,
+            timeout=pool_timeout, **options)
+        return redis.asyncio.Redis.from_pool(pool)
+    manager = redis.asyncio.sentinel.Sentinel(
+        sentinels, sentinel_kwargs=_sentinel_options(settings, options))
+    return manager.master_for(
+        settings["redis.sentinel_master"], connection_pool_class=_BlockingSentinelPool,
+        max_connections=max_connections, timeout=pool_timeout,
+        **_url_options(settings), **options)
+
+
 def make_redis(settings):
-    return redis.Redis.from_url(
-        settings["redis.url"],
-        **tls_options(settings),
+    return connect(
+        settings,
         decode_responses=True,
         socket_timeout=5,
         socket_connect_timeout=2,
@@ -40,16 +120,14 @@ SOCKET_TIMEOUT = 2
 def make_redis_client(settings, *, decode_responses=False, socket_timeout=SOCKET_TIMEOUT):
     """A client with short timeouts and no client-side retries (callers retry on their own
     schedule: Dramatiq, the relay sweep, the next scheduler run)."""
-    pool = redis.ConnectionPool.from_url(
-        settings["redis.url"],
-        **tls_options(settings),
+    return connect(
+        settings,
         decode_responses=decode_responses,
         socket_connect_timeout=SOCKET_CONNECT_TIMEOUT,
         socket_timeout=socket_timeout,
         retry=Retry(NoBackoff(), 0),
         health_check_interval=30,
     )
-    return redis.Redis(connection_pool=pool)
 
 
 def includeme(config):

@@ -37,6 +37,10 @@ ENVIRONMENT_OVERRIDES = {
     "DATABASE_PASSWORD": "database.password",
     "REDIS_CA": "redis.ssl_ca",
     "REDIS_PASSWORD": "redis.password",
+    "REDIS_SENTINELS": "redis.sentinels",
+    "REDIS_SENTINEL_MASTER": "redis.sentinel_master",
+    "REDIS_SENTINEL_PASSWORD": "redis.sentinel_password",
+    "OUTBOX_PUBLISH_REPLICAS": "outbox.publish_replicas",
     "NODE_STARTED_AT": "app.started_at",
     "LOG_FORMAT": "log.format",
     "LOG_LEVEL": "log.level",
@@ -46,7 +50,7 @@ ENVIRONMENT_OVERRIDES = {
 
 #: variables that may instead be read from the file named by ``<VARIABLE>_FILE``
 SECRET_VARIABLES = ("SECRET_KEY", "DATABASE_URL", "DATABASE_PASSWORD", "REDIS_URL",
-                    "REDIS_PASSWORD")
+                    "REDIS_PASSWORD", "REDIS_SENTINEL_PASSWORD")
 
 DEFAULTS = {
     "app.env": "development",
@@ -63,6 +67,10 @@ DEFAULTS = {
     "redis.url": "redis://127.0.0.1:6379/0",
     "redis.ssl_ca": "",
     "redis.password": "",
+    # production: the Sentinels to ask for the primary ("host:port,..."; empty: redis.url)
+    "redis.sentinels": "",
+    "redis.sentinel_master": "absensi",
+    "redis.sentinel_password": "",
     "session.cookie_name": "absensi_session",
     "session.cookie_secure": "false",
     # Sliding: an idle session ends after this; open pages ping every 10 minutes.
@@ -101,6 +109,9 @@ DEFAULTS = {
     # the worker's Prometheus /metrics; loopback unless a scraper elsewhere needs it
     "worker.metrics_host": "127.0.0.1",
     "worker.metrics_port": "9191",
+    # Redis replicas that must confirm a published batch before it is marked published
+    # (production, with Sentinels: 1; a failover then loses no published event)
+    "outbox.publish_replicas": "0",
     "outbox.sweep_interval_seconds": "3",
     # Longer than the queue delay of a busy morning, or the sweep re-enqueues events that
     # are only waiting their turn (doubling the worker's load exactly when it hurts).

@@ -12,12 +12,11 @@ import resource
 import signal
 import socket
 
-import redis.asyncio
 import tornado.web
 from redis.exceptions import RedisError
 
 from webapp import process_logging
-from webapp.redis import make_redis, tls_options
+from webapp.redis import connect_async, make_redis
 from webapp.servers import heartbeats
 from webapp.settings import load_settings
 from wsgate.handlers import HealthHandler, RealtimeSocket
@@ -70,13 +69,12 @@ def make_async_redis(settings):
     # redis-py's default pool refused every command beyond its 100th connection at once
     # ("Too many connections"), and those sockets were let in without their revocation
     # check; now they queue for one of REDIS_POOL_SIZE connections (bounded wait).
-    pool = redis.asyncio.BlockingConnectionPool.from_url(
-        settings["redis.url"], **tls_options(settings), decode_responses=True,
-        socket_connect_timeout=2, socket_timeout=5, socket_keepalive=True,
-        socket_keepalive_options=KEEPALIVE_OPTIONS, health_check_interval=30,
-        max_connections=REDIS_POOL_SIZE, timeout=REDIS_POOL_WAIT_SECONDS,
+    return connect_async(
+        settings, max_connections=REDIS_POOL_SIZE, pool_timeout=REDIS_POOL_WAIT_SECONDS,
+        decode_responses=True, socket_connect_timeout=2, socket_timeout=5,
+        socket_keepalive=True, socket_keepalive_options=KEEPALIVE_OPTIONS,
+        health_check_interval=30,
     )
-    return redis.asyncio.Redis.from_pool(pool)
 
 
 async def _beat_forever(settings, sync_redis, hub, started_at):
@@ -175,12 +173,6 @@ def raise_open_files_limit(max_connections):
                     "docker --ulimit nofile=) or lower gateway.max_connections",
                     raised, max_connections, needed)
     return raised
-
-
-def register(subparsers):
-    """Add ``gateway`` to the ``absensi`` CLI (entry point ``absensi.commands``)."""
-    subparsers.add_parser("gateway", help="run the websocket gateway").set_defaults(
-        handler=lambda args, settings: main(settings) or 0)
 
 
 def main(settings=None):

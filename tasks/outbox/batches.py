@@ -64,10 +64,14 @@ def _publications(row):
             for channel in channels_for(row)]
 
 
-_CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
+#: failures of Redis itself, not of a row: the run stops and the rows stay unpublished
+#: (NotReplicated: the primary has them, too few replicas confirmed them in time)
+_CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError, streams.NotReplicated)
+#: how long a batch waits for its replicas (``outbox.publish_replicas``) to confirm it
+REPLICA_TIMEOUT_MS = 1000
 
 
-def publish_rows(session_factory, redis, rows, retention_seconds, after_batch):
+def publish_rows(session_factory, redis, rows, retention_seconds, after_batch, *, replicas=0):
     """Publish *rows* (in id order), mark those published, count those failed.
 
     Consecutive rows go out in one script call; a suspect row (failed before) goes alone,
@@ -81,7 +85,8 @@ def publish_rows(session_factory, redis, rows, retention_seconds, after_batch):
         for segment in segments:
             try:
                 streams.publish_many(redis, [p for _, ps in segment for p in ps],
-                                     retention_seconds=retention_seconds)
+                                     retention_seconds=retention_seconds, replicas=replicas,
+                                     replica_timeout_ms=REPLICA_TIMEOUT_MS)
                 done += [row for row, _ in segment]
                 continue
             except _CONNECTION_ERRORS:
@@ -96,7 +101,9 @@ def publish_rows(session_factory, redis, rows, retention_seconds, after_batch):
             for row, publications in segment:
                 try:
                     streams.publish_many(redis, publications,
-                                         retention_seconds=retention_seconds)
+                                         retention_seconds=retention_seconds,
+                                         replicas=replicas,
+                                         replica_timeout_ms=REPLICA_TIMEOUT_MS)
                     done.append(row)
                 except _CONNECTION_ERRORS:
                     raise

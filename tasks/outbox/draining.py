@@ -85,9 +85,12 @@ class DrainResult(NamedTuple):
 
 
 def publish_outbox_event(session_factory, redis, event_id, retention_seconds, *,
-                         batch_size=batches.BATCH_SIZE, continue_later=None, after_batch=None):
+                         batch_size=batches.BATCH_SIZE, continue_later=None, after_batch=None,
+                         replicas=0):
     """What one actor message does: drain the outbox, making sure of *event_id*; return
     the ids this run published (``[]`` when another run was draining: it covers them).
+    With *replicas*, a batch counts as published only once that many Redis replicas
+    confirmed it (``WAIT``), so a failover never loses an event marked published.
     ``continue_later()`` is called when the run stopped with more pending (it sends the
     next message); without it the rest waits for the next message or the sweep.
     ``after_batch(rows)`` gets each batch once marked published (default: the
@@ -99,7 +102,8 @@ def publish_outbox_event(session_factory, redis, event_id, retention_seconds, *,
     own messages or the relay sweep try them again.
     """
     result = drain(session_factory, redis, retention_seconds=retention_seconds,
-                   event_id=event_id, batch_size=batch_size, after_batch=after_batch)
+                   event_id=event_id, batch_size=batch_size, after_batch=after_batch,
+                   replicas=replicas)
     if result is None:
         return []
     if result.more and continue_later is not None:
@@ -112,7 +116,7 @@ def publish_outbox_event(session_factory, redis, event_id, retention_seconds, *,
 
 
 def drain(session_factory, redis, *, retention_seconds, event_id=None,
-          batch_size=batches.BATCH_SIZE, after_batch=None):
+          batch_size=batches.BATCH_SIZE, after_batch=None, replicas=0):
     """Publish every pending event, batch by batch, while holding the drain lock.
 
     Returns a :class:`DrainResult`, or None if another run holds the lock (*event_id*,
@@ -144,7 +148,8 @@ def drain(session_factory, redis, *, retention_seconds, event_id=None,
                 rows = batches.read_pending(session_factory, batch_size, include=include,
                                             skip=failed.keys())
                 done, errors = batches.publish_rows(session_factory, redis, rows,
-                                                    retention_seconds, after_batch)
+                                                    retention_seconds, after_batch,
+                                                    replicas=replicas)
                 published += done
                 failed.update(errors)
                 if len(rows) < batch_size or (errors and not done):

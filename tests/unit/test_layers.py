@@ -127,3 +127,11 @@ def test_a_web_process_loads_neither_dramatiq_nor_tornado_nor_the_upper_layers(t
 def test_the_gateway_and_the_kernel_load_no_web_framework_nor_orm(module):
     loaded = _loaded_top_packages(f"import {module}; " + PRINT_LOADED)
     assert loaded.isdisjoint({"pyramid", "gunicorn", "sqlalchemy", "dramatiq", "tasks"})
+
+
+def test_the_absensi_command_loads_the_upper_layers_only_for_their_commands():
+    # (every command builds the whole parser: the worker's Prometheus files, Tornado and
+    # Dramatiq must come only with the command that runs them)
+    loaded = _loaded_top_packages("from webapp.cli import build_parser; build_parser(); "
+                                  + PRINT_LOADED)
+    assert loaded.isdisjoint({"tornado", "dramatiq", "prometheus_client", "apscheduler"})
