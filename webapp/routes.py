@@ -26,6 +26,7 @@ def includeme(config):
     config.add_route("api.holiday", "/api/holidays/{id:[0-9]+}")
     config.add_route("api.report_monthly", "/api/reports/monthly")
     config.add_route("api.report_monthly_csv", "/api/reports/monthly.csv")
+    config.add_route("api.report_monthly_xlsx", "/api/reports/monthly.xlsx")
     config.add_route("api.users", "/api/users")
     config.add_route("api.user", "/api/users/{id}")
     config.add_route("api.branches", "/api/branches")

@@ -23,6 +23,15 @@ CONTRACT_ROWS = {
     ("PATCH", "/api/branches/{code}"), ("GET", "/api/branches"), ("GET", "/api/servers"),
     ("POST", "/api/realtime/token"), ("GET", "/api/openapi.json"),
     ("GET", "/healthz"), ("GET", "/readyz"),
+    # §3.1 shifts, rotas, overtime, requests, sites
+    ("GET", "/api/shift-types"), ("POST", "/api/shift-types"), ("PATCH", "/api/shift-types/{id}"),
+    ("POST", "/api/schedules"), ("GET", "/api/schedules"), ("GET", "/api/me/schedule"),
+    ("POST", "/api/attendance-requests"), ("GET", "/api/attendance-requests"),
+    ("POST", "/api/attendance-requests/{id}/approve"),
+    ("POST", "/api/attendance-requests/{id}/reject"),
+    ("POST", "/api/attendances/{id}/overtime/approve"),
+    ("POST", "/api/attendances/{id}/overtime/reject"),
+    ("PUT", "/api/branches/{code}/sites"), ("GET", "/api/reports/monthly.xlsx"),
 }
 
 

@@ -74,6 +74,8 @@ def test_recap_follows_the_contracts_definitions(admin_app, november):
         "leave": {"izin": 0, "sakit": 2, "cuti": 1},  # the pending izin does not count
         "absent": 9,  # 15 − 3 attended work days − 3 leave days
         "worked_minutes": 2140,
+        # contract §3.1: no overtime approved, no night shift, the branch default on 15 days
+        "overtime_minutes": 0, "night_shifts": 0, "scheduled_days": 15,
     }
     # Ani's days before her account existed are not counted
     assert (rows["Ani"]["work_days"], rows["Ani"]["absent"]) == (5, 5)
@@ -117,7 +119,8 @@ def test_recap_csv_has_indonesian_columns(admin_app, november):
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert list(rows[0]) == ["id_karyawan", "nama", "cabang", "hari_kerja", "hadir",
                              "terlambat", "menit_terlambat", "pulang_awal", "izin", "sakit",
-                             "cuti", "alpa", "menit_kerja"]
+                             "cuti", "alpa", "menit_kerja", "menit_lembur", "shift_malam",
+                             "hari_terjadwal"]
     budi = next(r for r in rows if r["nama"] == "Budi")
     assert (budi["hari_kerja"], budi["hadir"], budi["alpa"], budi["menit_kerja"]) == (
         "15", "4", "9", "2140")

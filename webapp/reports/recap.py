@@ -12,7 +12,16 @@ counted days that are branch work days and not holidays; ``leave`` counts those 
 by approved leave; ``absent`` those with neither an attendance nor approved leave.
 ``present``, ``late``, ``late_minutes``, ``early_leave`` and ``worked_minutes`` count every
 attendance of the month up to today, on any day; lateness is measured from the shift
-start of the branch the attendance belongs to.
+start of the attendance's shift (stored on it; attendances of a day off are never late).
+
+Shifts (contract §3.1): ``scheduled_days`` are the counted days with a shift type in the
+user's roster, and ``work_days`` those of them that are not holidays (a shift assigned on
+a holiday is scheduled but not a work day whose absence counts). Users without any
+assignment in the month have exactly their branch's calendar (the default on work days,
+holidays off), so the sums above still serve them; the few with assignments get their
+roster (webapp.shifts.roster, one pass) and are counted one by one. ``overtime_minutes``
+sums approved overtime; ``night_shifts`` counts attendances whose shift ends on the next
+local day.
 """
 import calendar
 import datetime as dt
@@ -27,6 +36,8 @@ from webapp.clock import utcnow
 from webapp.holidays.services import branch_holidays, days_between, holidays_by_scope
 from webapp.leave.models import KINDS, LeaveRequest
 from webapp.reports.sql import seconds_between, whole_minutes
+from webapp.shifts.models import ShiftAssignment
+from webapp.shifts.roster import roster
 
 MONTH_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$", re.ASCII)
 
@@ -68,7 +79,19 @@ def _month_totals(dbsession, *, month_start, month_end, user_branch_ids, every_b
     shift_start = case(
         {b.id: _shift_start_after_midnight_utc(b, month_start) for b in every_branch},
         value=Attendance.branch_id, else_=0)
-    late_seconds = seconds_between(Attendance.work_date, Attendance.check_in_at) - shift_start
+    # lateness from the attendance's own shift start (stored with it; NULL on a day off)
+    late_seconds = case(
+        (Attendance.shift_start_at.is_not(None),
+         seconds_between(Attendance.shift_start_at, Attendance.check_in_at)),
+        else_=seconds_between(Attendance.work_date, Attendance.check_in_at) - shift_start)
+    # seconds from the work date's local midnight to the shift's end: a day or more is a
+    # shift that ends the next day (zones of Indonesia have no daylight saving)
+    offset = case({b.id: int(b.zone.utcoffset(dt.datetime.combine(month_start, dt.time(12)))
+                             .total_seconds()) for b in every_branch},
+                  value=Attendance.branch_id, else_=0)
+    night = and_(Attendance.shift_end_at.is_not(None),
+                 seconds_between(Attendance.work_date, Attendance.shift_end_at) + offset
+                 >= 86400)
     counted_day = or_(false(), *(
         and_(User.branch_id == branch_id, Attendance.work_date.in_(days))
         for branch_id, days in calendars.items() if days
@@ -86,6 +109,9 @@ def _month_totals(dbsession, *, month_start, month_end, user_branch_ids, every_b
                 seconds_between(Attendance.check_in_at, Attendance.check_out_at))),
                 else_=0)).label("worked_minutes"),
             one_if(counted_day).label("attended_work_days"),
+            func.sum(case((Attendance.overtime_status == "approved",
+                           Attendance.overtime_minutes), else_=0)).label("overtime_minutes"),
+            one_if(night).label("night_shifts"),
         )
         .join(User, User.id == Attendance.user_id)
         .where(User.active.is_(True), User.branch_id.in_(user_branch_ids),
@@ -132,8 +158,11 @@ def monthly_recap(dbsession, *, year, month, branches, now=None):
                            user_branch_ids=branch_ids, every_branch=every_branch,
                            calendars=calendars)
     starts = {u.id: _local_created(u, by_id[u.branch_id]) for u in users}
-    # Users whose absent days cannot come from the sums: on leave, or new this month.
-    one_by_one = [u.id for u in users if u.id in leave_days or starts[u.id] > month_start]
+    rostered = _rostered(dbsession, users, by_id, holidays, month_start, month_end, now)
+    # Users whose absent days cannot come from the sums: on leave, new this month, or with
+    # a roster of their own.
+    one_by_one = [u.id for u in users
+                  if u.id in leave_days or starts[u.id] > month_start or u.id in rostered]
     attended = {}
     if one_by_one:
         for user_id, day in dbsession.execute(
@@ -144,19 +173,42 @@ def monthly_recap(dbsession, *, year, month, branches, now=None):
             attended.setdefault(user_id, set()).add(day)
 
     return [
-        _recap(user, by_id[user.branch_id], calendars[user.branch_id], starts[user.id],
-               totals.get(user.id), leave_days.get(user.id), attended.get(user.id, set()),
-               user.id in one_by_one)
+        _recap(user, by_id[user.branch_id],
+               *rostered.get(user.id, (calendars[user.branch_id], calendars[user.branch_id])),
+               starts[user.id], totals.get(user.id), leave_days.get(user.id),
+               attended.get(user.id, set()), user.id in one_by_one)
         for user in users
     ]
+
+
+def _rostered(dbsession, users, by_id, holidays, month_start, month_end, now):
+    """``{user_id: (work days, scheduled days)}`` up to each branch's last counted day, for
+    the users with an assignment in the month (the others follow their branch's calendar)."""
+    ids = set(dbsession.scalars(
+        select(ShiftAssignment.user_id).distinct().where(
+            ShiftAssignment.date_from <= month_end, ShiftAssignment.date_to >= month_start)))
+    chosen = [u for u in users if u.id in ids]
+    if not chosen:
+        return {}
+    schedule = roster(dbsession, users=chosen, branches=by_id, date_from=month_start,
+                      date_to=month_end)
+    result = {}
+    for user in chosen:
+        branch = by_id[user.branch_id]
+        last, off = last_counted_day(branch, month_end, now), branch_holidays(holidays, branch)
+        scheduled = [day for day, shift, _ in schedule[user.id]
+                     if shift is not None and day <= last]
+        result[user.id] = ([day for day in scheduled if day not in off], scheduled)
+    return result
 
 
 def _local_created(user, branch):
     return user.created_at.replace(tzinfo=dt.timezone.utc).astimezone(branch.zone).date()
 
 
-def _recap(user, branch, branch_work_days, start, totals, leave_days, attended, one_by_one):
-    counted = [day for day in branch_work_days if day >= start]
+def _recap(user, branch, work_days, scheduled_days, start, totals, leave_days, attended,
+           one_by_one):
+    counted = [day for day in work_days if day >= start]
     leave = dict.fromkeys(KINDS, 0)
     if one_by_one:
         absent = 0
@@ -180,4 +232,7 @@ def _recap(user, branch, branch_work_days, start, totals, leave_days, attended, 
         "leave": leave,
         "absent": absent,
         "worked_minutes": number("worked_minutes"),
+        "overtime_minutes": number("overtime_minutes"),
+        "night_shifts": number("night_shifts"),
+        "scheduled_days": len([day for day in scheduled_days if day >= start]),
     }

@@ -18,7 +18,11 @@ CSV_COLUMNS = [
     ("izin", lambda r: r["leave"]["izin"]), ("sakit", lambda r: r["leave"]["sakit"]),
     ("cuti", lambda r: r["leave"]["cuti"]), ("alpa", lambda r: r["absent"]),
     ("menit_kerja", lambda r: r["worked_minutes"]),
+    ("menit_lembur", lambda r: r["overtime_minutes"]),
+    ("shift_malam", lambda r: r["night_shifts"]),
+    ("hari_terjadwal", lambda r: r["scheduled_days"]),
 ]
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _recap(request):
@@ -34,6 +38,7 @@ def _recap(request):
     year, month = year_month
     rows = monthly_recap(request.dbsession, year=year, month=month, branches=branches,
                          now=request.now)
+    request.recap_branches = branches
     return f"{year:04d}-{month:02d}", rows
 
 
@@ -57,3 +62,45 @@ def monthly_csv(request):
                         charset="utf-8")
     response.content_disposition = f'attachment; filename="rekap-{month}-{branch}.csv"'
     return response
+
+
+@view_config(route_name="api.report_monthly_xlsx", request_method="GET", permission="admin")
+def monthly_xlsx(request):
+    """The recap as an Excel workbook: one sheet per branch (named by its code), the CSV's
+    columns, numbers as numbers; a text starting with ``=`` (which openpyxl would store as
+    a formula) is escaped like the CSV's."""
+    month, rows = _recap(request)
+    body = recap_workbook(month, request.recap_branches, rows)
+    branch = (request.GET.get("branch") or "semua").upper()
+    response = Response(body=body, content_type=XLSX_TYPE)
+    response.content_disposition = f'attachment; filename="rekap-{month}-{branch}.xlsx"'
+    return response
+
+
+def recap_workbook(month, branches, rows):
+    from openpyxl import Workbook  # only the export needs it
+    from openpyxl.styles import Font
+
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    by_branch = {}
+    for row in rows:
+        by_branch.setdefault(row["branch"], []).append(row)
+    for branch in branches:
+        sheet = workbook.create_sheet(title=branch.code)
+        sheet.append([name for name, _ in CSV_COLUMNS])
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+        for row in by_branch.get(branch.code, []):
+            sheet.append([_cell(get(row)) for _, get in CSV_COLUMNS])
+        sheet.freeze_panes = "A2"
+        sheet.column_dimensions["B"].width = 28
+    workbook.properties.title = f"Rekap absensi {month}"
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _cell(value):
+    # numbers stay numbers; a text that a spreadsheet would read as a formula is escaped
+    return _safe(value) if isinstance(value, str) else value
