@@ -11,18 +11,20 @@ import sys
 import time
 
 from cluster.topology import WORKER_PROCESSES
-from bench import REPO_ROOT, cpu, publisher, recap, report, scenarios, sockets, today
+from bench import (REPO_ROOT, cpu, publisher, recap, report, roster, scenarios, sockets,
+                   today)
 from bench.stack import CHEAP_ARGON2, Stack
 from bench.wsclients import raise_fd_limit
 
 FULL = {"employees": 2000, "concurrency": [100, 200], "dashboards": [20, 100],
         "quiet_checkins": 30, "fanout_clients": 5000, "queue_events": 1000,
         "recap_employees": 2000, "today_attendances": 2000, "nginx_sockets": 10000,
-        "publisher_events": 5000}
+        "publisher_events": 5000, "roster_employees": 2000}
 QUICK = {"employees": 200, "concurrency": [100, 200], "dashboards": [20], "quiet_checkins": 10,
          "fanout_clients": 500, "queue_events": 200, "recap_employees": 200,
-         "today_attendances": 200, "nginx_sockets": 1000, "publisher_events": 500}
-SCENARIOS = ("recap", "today", "rush", "sockets", "publisher", "fanout", "queue")
+         "today_attendances": 200, "nginx_sockets": 1000, "publisher_events": 500,
+         "roster_employees": 200}
+SCENARIOS = ("recap", "roster", "today", "rush", "sockets", "publisher", "fanout", "queue")
 #: the concurrency of the rush rounds with dashboards open (compared with the plain round)
 DASHBOARD_CONCURRENCY = 100
 
@@ -54,6 +56,8 @@ def parse_args(argv):
     parser.add_argument("--queue-events", type=int, help="outbox events to drain (1000)")
     parser.add_argument("--recap-employees", type=int,
                         help="employees in the monthly recap, a month of attendances each (2000)")
+    parser.add_argument("--roster-employees", type=int,
+                        help="employees in the roster of 31 days, half on rotas (2000)")
     parser.add_argument("--only", default=",".join(SCENARIOS),
                         help=f"scenarios to run, comma separated ({','.join(SCENARIOS)})")
     parser.add_argument("--gunicorn-workers", type=int, default=2,
@@ -109,6 +113,9 @@ def run(args, stack, notes):
     if "recap" in args.only:
         log(f"monthly recap of {args.recap_employees} employees ...")
         rows.append(recap.recap(stack, employees=args.recap_employees, log=log))
+    if "roster" in args.only:  # (its employees are deactivated after it too)
+        log(f"roster of {args.roster_employees} employees ...")
+        rows.append(roster.roster(stack, employees=args.roster_employees, log=log))
 
     if "today" in args.only:
         log(f"today endpoint with {args.today_attendances} attendances ...")
