@@ -172,7 +172,7 @@ def test_branches(app, factory):
     assert [b["code"] for b in data] == ["JKT", "BDG", "SBY", "DPS"]
     assert data[3] == {"code": "DPS", "name": "Bali (Denpasar)", "timezone": "Asia/Makassar",
                        "shift_start": "08:00", "shift_end": "17:00", "grace_minutes": 15,
-                       "work_days": [1, 2, 3, 4, 5], "geofence": None}
+                       "work_days": [1, 2, 3, 4, 5], "geofence": None, "sites": []}
 
 
 def test_servers_lists_live_heartbeats(admin_app, redis_client):

@@ -22,7 +22,8 @@ document.addEventListener("alpine:init", () => {
   };
   const AUDIT_FIELDS = {
     check_in_at: "Masuk", check_out_at: "Pulang", status: "Status", early_leave: "Pulang awal",
-    note: "Catatan", auto_closed: "Ditutup otomatis",
+    note: "Catatan", auto_closed: "Ditutup otomatis", overtime_minutes: "Menit lembur",
+    overtime_status: "Status lembur",
   };
 
   /** "HH:MM" of an ISO instant with offset (its wall-clock part). */
@@ -278,6 +279,22 @@ document.addEventListener("alpine:init", () => {
         this.correctionError = Absensi.fieldErrors(err);
       } finally {
         this.savingCorrection = false;
+      }
+    },
+
+    // ------------------------------------------------------------ overtime
+    OVERTIME: { pending: "menunggu", approved: "disetujui", rejected: "ditolak", none: "" },
+
+    async decideOvertime(a, action) {
+      try {
+        const att = (await Absensi.api.post("/api/attendances/" + a.id + "/overtime/" + action, {})).attendance;
+        this.applyHistory(att);
+        this.applyToday(att);
+        this.highlight(att.id);
+        Absensi.toast("Lembur " + att.user.name + " " + Absensi.fmt.date(att.work_date) + " " +
+                      this.OVERTIME[att.overtime_status], { kind: "success" });
+      } catch (err) {
+        Absensi.toast(err.body && err.body.message ? err.body.message : err.userMessage, { kind: "error" });
       }
     },
 
