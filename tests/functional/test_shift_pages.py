@@ -39,3 +39,13 @@ def test_riwayat_rows_show_the_shift_and_decide_overtime(app, factory):
                  "Tolak lembur"):
         assert text in page, text
     assert "/overtime/" in app.get("/static/js/pages/history.js").text
+
+
+def test_the_branch_page_edits_sites_without_a_map(app, factory):
+    login(app, factory.admin())
+    page = app.get("/admin/cabang").text
+    for text in ("branch-sites", "Tambah lokasi", "Gunakan lokasi saya", "btn-remove-site",
+                 "Lintang", "Bujur", "Radius"):
+        assert text in page, text
+    script = app.get("/static/js/pages/branches.js").text
+    assert "/sites" in script and "geolocation" in script

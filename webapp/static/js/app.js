@@ -218,6 +218,7 @@
     get: (url, opts) => request("GET", url, opts),
     post: (url, body, opts) => request("POST", url, Object.assign({ body: body === undefined ? {} : body }, opts)),
     patch: (url, body, opts) => request("PATCH", url, Object.assign({ body }, opts)),
+    put: (url, body, opts) => request("PUT", url, Object.assign({ body }, opts)),
     delete: (url, opts) => request("DELETE", url, opts),
   };
 
