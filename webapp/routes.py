@@ -56,6 +56,7 @@ def includeme(config):
     config.add_route("admin.servers", "/admin/server")
     config.add_route("admin.leave", "/admin/izin")
     config.add_route("admin.requests", "/admin/koreksi")
+    config.add_route("admin.schedules", "/admin/jadwal")
     config.add_route("admin.holidays", "/admin/libur")
     config.add_route("admin.recap", "/admin/rekap")
     config.add_route("admin.branches", "/admin/cabang")

@@ -49,3 +49,18 @@ def test_the_branch_page_edits_sites_without_a_map(app, factory):
         assert text in page, text
     script = app.get("/static/js/pages/branches.js").text
     assert "/sites" in script and "geolocation" in script
+
+
+def test_admins_have_a_week_roster_grid(app, make_app, factory):
+    # Given an admin / When they open /admin/jadwal
+    login(app, factory.admin())
+    page = app.get("/admin/jadwal").text
+    # Then the grid, the shift choice, apply and copy-last-week are there, and linked
+    for text in ("roster-grid", "roster-week", "roster-shift", "btn-roster-apply",
+                 "btn-roster-copy", "Salin minggu lalu", "roster.js", 'href="/admin/jadwal"'):
+        assert text in page, text
+    script = app.get("/static/js/pages/roster.js").text
+    assert "/api/schedules" in script and "/api/shift-types" in script
+    employee = make_app()
+    login(employee, factory.user())
+    employee.get("/admin/jadwal", status=403)

@@ -48,6 +48,7 @@ SHELLS = {
     "admin.servers": ("servers", "admin/servers.jinja2", "admin"),
     "admin.leave": ("leave", "admin/leave.jinja2", "admin"),
     "admin.requests": ("requests", "admin/requests.jinja2", "admin"),
+    "admin.schedules": ("schedules", "admin/schedules.jinja2", "admin"),
     "admin.holidays": ("holidays", "admin/holidays.jinja2", "admin"),
     "admin.recap": ("recap", "admin/recap.jinja2", "admin"),
     "admin.branches": ("branches", "admin/branches.jinja2", "admin"),
