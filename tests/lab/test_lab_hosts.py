@@ -1,12 +1,15 @@
 """Inside the lab's hosts: TLS-only data services, one unprivileged user per service,
-a second site.yml run that changes nothing, clean lint."""
+a second site.yml run that changes nothing and logs no secret, runs that stop before any
+change (an empty secret, an nginx configuration nginx refuses), clean lint."""
 import os
 import subprocess
 
 import pytest
+import yaml
 
-from tests.lab.lab_helpers import (REPO_ROOT, WEB_HOSTS, host_processes, play_recap,
-                                   python_on_host, run_playbook)
+from tests.lab.lab_helpers import (INVENTORY, LAB_DIR, REPO_ROOT, VAULT_PASSWORD, WEB_HOSTS,
+                                   Client, host_processes, play_recap, python_on_host,
+                                   run_playbook)
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(2400)]
 
@@ -76,6 +79,14 @@ def test_each_service_runs_as_its_own_unprivileged_user(lab, host, program, user
     assert users == {user}
 
 
+def _vault_values():
+    env = dict(os.environ, PATH=f"{REPO_ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}")
+    view = subprocess.run(["ansible-vault", "view", "--vault-password-file", str(VAULT_PASSWORD),
+                           str(INVENTORY / "group_vars" / "all" / "vault.yml")],
+                          capture_output=True, text=True, timeout=60, env=env, check=True)
+    return [value for value in yaml.safe_load(view.stdout).values() if value]
+
+
 def test_second_site_run_changes_nothing(lab):
     # Given a provisioned lab, When site.yml runs again
     result = run_playbook("site.yml")
@@ -85,6 +96,35 @@ def test_second_site_run_changes_nothing(lab):
     assert len(recap) == 7, recap
     changed = {host: counts["changed"] for host, counts in recap.items() if counts["changed"]}
     assert changed == {}, result.stdout[-8000:]
+    # and no secret of the vault shows in its output (no_log wherever one is rendered)
+    for value in _vault_values():
+        assert value not in result.stdout + result.stderr
+
+
+def test_an_empty_secret_stops_the_run_before_it_changes_anything(lab):
+    # Given an environment whose vault has no Redis password for the app hosts
+    # When site.yml runs on the realtime host
+    result = run_playbook("site.yml", "--limit", "realtime", "-e", "absensi_app_redis_password=")
+    # Then it stops on the assertion, says which vault value to set, and changed nothing
+    assert result.returncode != 0
+    assert "vault_redis_app_password" in result.stdout, result.stdout[-4000:]
+    recap = play_recap(result.stdout)
+    assert recap["realtime"]["failed"] == 1 and recap["realtime"]["changed"] == 0, recap
+
+
+def test_a_configuration_nginx_refuses_never_replaces_the_running_one(lab):
+    # Given the lb's current configuration
+    conf = LAB_DIR / "hosts" / "lb" / "root" / "etc" / "nginx" / "nginx.conf"
+    before = conf.read_text()
+    # When site.yml renders one nginx refuses (a listen backlog that is not a number)
+    result = run_playbook("site.yml", "--limit", "lb", "-e", "nginx_lb_listen_backlog=many")
+    # Then the run fails with nginx's own words, the file in place is the old one, and the
+    # front still answers
+    assert result.returncode != 0
+    assert "invalid backlog" in result.stdout, result.stdout[-4000:]
+    assert conf.read_text() == before
+    assert play_recap(result.stdout)["lb"]["changed"] == 0
+    assert Client(lab["LAB_URL"], lab["LAB_CA"]).request("GET", "/healthz")[0] == 200
 
 
 def test_ansible_lint_and_yamllint_are_clean():
