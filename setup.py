@@ -7,5 +7,5 @@ setup(
     packages=find_packages(include=["webapp*", "wsgate*", "tasks*", "realtime*"])
     + ["absensi_migrations"],
     package_dir={"absensi_migrations": "alembic"},
-    package_data={"absensi_migrations": ["script.py.mako", "versions/*.py"]},
+    # package data of every package, absensi_migrations included: setup.cfg
 )

@@ -35,19 +35,22 @@ def _record_round_trips(engine):
     return sent
 
 
-def test_a_check_in_is_five_statements_and_a_commit(mysql_app):
+def test_a_check_in_is_seven_statements_and_a_commit(mysql_app):
     engine = mysql_app.app.registry["db_engine"]
     sent = _record_round_trips(engine)
     mysql_app.post_json("/api/attendance/check-in", {}, headers={"Idempotency-Key": "in-1"},
                         status=201)
-    # idempotency key, attendance, audit, outbox, the key's stored answer (the user is
-    # proven by the session's round trip to Redis: webapp.accounts.principal)
-    assert sent == ["INSERT", "INSERT", "INSERT", "INSERT", "UPDATE", "COMMIT"]
+    # idempotency key, the user's shift (their assignment for the days around now and the
+    # shift types: the check-in belongs to the shift it falls in), attendance, audit,
+    # outbox, the key's stored answer (the user is proven by the session's round trip to
+    # Redis: webapp.accounts.principal)
+    assert sent == ["INSERT", "SELECT", "SELECT", "INSERT", "INSERT", "INSERT", "UPDATE",
+                    "COMMIT"], sent
 
     sent.clear()
     mysql_app.post_json("/api/attendance/check-out", {}, headers={"Idempotency-Key": "out-1"},
                         status=200)
-    assert sent == ["INSERT", "SELECT", "UPDATE", "INSERT", "INSERT", "UPDATE", "COMMIT"]
+    assert sent == ["INSERT", "SELECT", "UPDATE", "INSERT", "INSERT", "UPDATE", "COMMIT"], sent
 
 
 def test_a_repeated_check_in_still_answers_409_and_replays_its_key(mysql_app):
