@@ -24,8 +24,12 @@ def test_admins_have_an_inbox_of_attendance_requests(app, make_app, factory):
     for text in ("requests-inbox", "Pengajuan koreksi absensi", "request-filter-status",
                  "requests_inbox.js", 'href="/admin/koreksi"'):
         assert text in page, text
+    # (the page configures the inbox it shares with the leave inbox: its channel and API)
     script = app.get("/static/js/pages/requests_inbox.js").text
-    assert 'subscribe("requests"' in script and "/api/attendance-requests/" in script
+    assert 'channel: "requests"' in script and 'path: "/api/attendance-requests"' in script
+    shared = app.get("/static/js/app.js").text
+    assert "Absensi.realtime.subscribe(channel," in shared
+    assert 'Absensi.api.post(path + "/" + item.id + "/" + action' in shared
     # And employees may not open it
     employee = make_app()
     login(employee, factory.user())

@@ -19,7 +19,7 @@ from webapp.errors import ApiError, invalid
 from webapp.events.services import record_event
 from webapp.holidays.services import count_work_days
 from webapp.leave.events import LEAVE_CREATED, LEAVE_UPDATED
-from webapp.leave.models import HOLDING, KINDS, STATUSES, LeaveRequest
+from webapp.leave.models import HOLDING, KINDS, LeaveRequest
 from realtime.channels import channels_for_leave_event
 
 CUTI = "cuti"
@@ -206,29 +206,6 @@ def cancel(dbsession, *, leave_id, user, node_id):
     leave.status = "cancelled"
     _record(dbsession, LEAVE_UPDATED, leave, node_id)
     return leave
-
-
-def list_query(*, status=None, user_id=None, branch=None):
-    query = select(LeaveRequest)
-    if status:
-        query = query.where(LeaveRequest.status == status)
-    if user_id:
-        query = query.where(LeaveRequest.user_id == user_id)
-    if branch is not None:
-        query = query.where(LeaveRequest.branch_id == branch.id)
-    return query
-
-
-NEWEST_FIRST = (LeaveRequest.id.desc(),)
-
-
-def parse_filters(params, errors):
-    status = params.get("status") or None
-    if status and status not in STATUSES:
-        errors["status"] = "Harus 'pending', 'approved', 'rejected' atau 'cancelled'."
-    user_id = v.positive_int(params["user_id"], "user_id", errors) if params.get("user_id") \
-        else None
-    return status, user_id
 
 
 def approved_leave_on(dbsession, branches, now=None):

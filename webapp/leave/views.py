@@ -1,11 +1,10 @@
 from pyramid.view import view_config
 
+from webapp import inbox
 from webapp import validation as v
-from webapp.pagination import paginate
-from webapp.branches.services import branch_from_query
-from webapp.errors import ApiError
 from webapp.idempotency.services import idempotent_response
 from webapp.leave import services
+from webapp.leave.models import STATUSES, LeaveRequest
 
 
 @view_config(route_name="api.leave", request_method="POST", permission="user")
@@ -23,32 +22,12 @@ def request_leave(request):
 @view_config(route_name="api.leave", request_method="GET", renderer="json", permission="user")
 def list_leave(request):
     """Admins see every request (filters apply); employees only their own."""
-    errors = {}
-    page, per_page = v.pagination(request.GET, errors)
-    status, user_id = services.parse_filters(request.GET, errors)
-    branch = branch_from_query(request.dbsession, request.GET, errors)
-    v.raise_if(errors)
-    if not request.user.is_admin:
-        user_id, branch = request.user.id, None
-    query = services.list_query(status=status, user_id=user_id, branch=branch)
-    rows, total = paginate(request.dbsession, query, page=page, per_page=per_page,
-                           order_by=services.NEWEST_FIRST)
-    return {"data": [services.leave_json(r) for r in rows], "page": page, "per_page": per_page,
-            "total": total}
-
-
-def _leave_id(request):
-    leave_id = v.path_id(request)
-    if leave_id is None:
-        raise ApiError(404, "not_found", "Pengajuan tidak ditemukan.")
-    return leave_id
+    return inbox.list_page(request, LeaveRequest, statuses=STATUSES,
+                           to_json=services.leave_json)
 
 
 def _decision(request, approve):
-    leave_id = _leave_id(request)
-    body = v.json_object(request, optional=True)
-    v.reject_unknown(body, ("note",))
-    note = v.check_note(body.get("note"))
+    leave_id, note = inbox.decision(request)
     leave = services.decide(request.dbsession, leave_id=leave_id, approve=approve,
                             actor=request.user, note=note, node_id=request.node_id,
                             now=request.now)
@@ -70,8 +49,8 @@ def reject(request):
 @view_config(route_name="api.leave_cancel", request_method="POST", renderer="json",
              permission="user")
 def cancel(request):
-    leave = services.cancel(request.dbsession, leave_id=_leave_id(request), user=request.user,
-                            node_id=request.node_id)
+    leave = services.cancel(request.dbsession, leave_id=inbox.path_request_id(request),
+                            user=request.user, node_id=request.node_id)
     return services.leave_json(leave)
 
 

@@ -19,7 +19,7 @@ from webapp.attendance.services import attendance_for_day
 from webapp.clock import local_iso, utcnow
 from webapp.errors import ApiError
 from webapp.events.services import record_event
-from webapp.requests.models import KINDS, STATUSES, AttendanceRequest
+from webapp.requests.models import KINDS, AttendanceRequest
 from webapp.shifts.roster import roster
 from realtime.channels import channels_for_request_event
 
@@ -206,26 +206,3 @@ def _apply(dbsession, request, *, actor, node_id, now):
     return create_for_day(dbsession, user=user, work_date=request.work_date, shift=shift,
                           check_in=check_in, check_out=check_out, reason=request.reason,
                           actor=actor, node_id=node_id)
-
-
-def list_query(*, status=None, user_id=None, branch=None):
-    query = select(AttendanceRequest)
-    if status:
-        query = query.where(AttendanceRequest.status == status)
-    if user_id:
-        query = query.where(AttendanceRequest.user_id == user_id)
-    if branch is not None:
-        query = query.where(AttendanceRequest.branch_id == branch.id)
-    return query
-
-
-NEWEST_FIRST = (AttendanceRequest.id.desc(),)
-
-
-def parse_filters(params, errors):
-    status = params.get("status") or None
-    if status and status not in STATUSES:
-        errors["status"] = "Harus 'pending', 'approved' atau 'rejected'."
-    user_id = v.positive_int(params["user_id"], "user_id", errors) if params.get("user_id") \
-        else None
-    return status, user_id

@@ -361,6 +361,101 @@
     },
   });
 
+  /**
+   * An admin inbox of requests that wait for a decision (leave, attendance requests):
+   * the list filtered by status and branch, live from `channel` (new requests on top,
+   * decided ones updated in place), approve / reject with an optional note.
+   * `path` is the API collection, `created` the event that announces a new request,
+   * `announce(item)` its toast, `statusLabel(status)` a decision's word, `errorKey` the
+   * field of a 409 answer that carries the current copy.
+   */
+  Absensi.inbox = ({ channel, path, created, announce, statusLabel, errorKey }) => ({
+    me: Absensi.context.user,
+    filters: { status: "pending", branch: "" },
+    rows: [],
+    page: 1,
+    perPage: 20,
+    total: 0,
+    loading: true,
+    error: "",
+    note: "",
+    busyId: null,
+    flash: {},
+    seq: 0,
+    events: new Absensi.EventLog(),
+
+    init() {
+      Absensi.realtime.subscribe(channel, (item, frame) => this.onEvent(item, frame), {
+        onReload: () => this.load(),
+      });
+      this.load();
+    },
+
+    ...Absensi.pager("load"),
+
+    matches(item) {
+      return (!this.filters.status || item.status === this.filters.status) &&
+        (!this.filters.branch || item.branch === this.filters.branch);
+    },
+
+    async load() {
+      const seq = ++this.seq;
+      const started = Date.now();
+      this.loading = true;
+      try {
+        const res = await Absensi.api.get(Absensi.url(path, Object.assign(
+          { page: this.page, per_page: this.perPage }, this.filters)));
+        if (seq !== this.seq) return;
+        this.rows = res.data || [];
+        this.total = res.total || 0;
+        this.error = "";
+        this.events.since(started).forEach((item) => this.apply(item));
+      } catch (err) {
+        if (seq === this.seq) this.error = "Daftar pengajuan gagal dimuat: " + err.userMessage;
+      } finally {
+        if (seq === this.seq) this.loading = false;
+      }
+    },
+
+    /** A decided request stays visible (with its new status) until the next reload. */
+    apply(item) {
+      const i = this.rows.findIndex((r) => r.id === item.id);
+      if (i >= 0) {
+        const copy = this.rows.slice();
+        copy[i] = item;
+        this.rows = copy;
+        return true;
+      }
+      if (!this.matches(item) || this.page !== 1) return false;
+      this.rows = [item].concat(this.rows).slice(0, this.perPage);
+      this.total += 1;
+      return true;
+    },
+
+    onEvent(item, frame) {
+      this.events.add(item);
+      if (this.apply(item)) Absensi.attendance.highlight(this, item.id);
+      if (frame.event === created) Absensi.toast(announce(item), { kind: "info" });
+    },
+
+    async decide(item, action) {
+      this.busyId = item.id;
+      const note = this.note.trim();
+      try {
+        const updated = await Absensi.api.post(path + "/" + item.id + "/" + action, note ? { note } : {});
+        this.apply(updated);
+        this.note = "";
+        Absensi.toast("Pengajuan " + updated.user.name + " " + statusLabel(updated.status).toLowerCase(),
+                      { kind: updated.status === "approved" ? "success" : "info" });
+      } catch (err) {
+        Absensi.toast(err.body && err.body.message ? err.body.message : err.userMessage, { kind: "error" });
+        if (err.body && err.body[errorKey]) this.apply(err.body[errorKey]);
+      } finally {
+        this.busyId = null;
+      }
+    },
+  });
+
   // ---------------------------------------------------------------- attendance rows
   // An attendance only moves forward (checked in -> checked out), so whichever
   // copy has a check-out is the newer one. That makes merging HTTP snapshots
