@@ -1,10 +1,11 @@
 """``absensi scheduler``: the periodic jobs, run by APScheduler.
 
 Jobs: the outbox relay sweep (every ``outbox.sweep_interval_seconds``), the ``servers``
-channel monitor (every 2 s), and each branch's end of day (00:05 branch-local, and once at
-start to catch up), the purges of old idempotency keys and of outbox rows published longer
-ago than ``realtime.history_retention_seconds``, and the refresh of the live today summaries
-(every 30 s, :mod:`webapp.attendance.summaries`). Several schedulers may run: each job run
+channel monitor (every 2 s), the auto-close of attendances left open 4 hours after their
+shift's end (every 15 minutes, and once at start to catch up), the purges of old
+idempotency keys and of outbox rows published longer ago than
+``realtime.history_retention_seconds``, and the refresh of the live today summaries (every
+30 s, :mod:`webapp.attendance.summaries`). Several schedulers may run: each job run
 first takes a short Redis lock (:mod:`tasks.locks`), so only one of them does the work.
 """
 import datetime as dt
@@ -12,11 +13,8 @@ import logging
 import signal
 import threading
 import time
-from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import select
 
 from tasks import dlq, locks
 from tasks.broker import make_broker, make_redis_client
@@ -25,7 +23,6 @@ from tasks.outbox import (
     QUEUE, enqueuer, purge_published, redis_claim, stranded_drain, sweep_unpublished,
 )
 from tasks.servers import announce_node_changes
-from webapp.branches.models import Branch
 from webapp.clock import utcnow
 from webapp.idempotency.services import purge_older_than
 from webapp.attendance import summaries
@@ -34,8 +31,9 @@ from webapp.servers.heartbeats import HeartbeatThread
 log = logging.getLogger(__name__)
 
 SERVERS_MONITOR_SECONDS = 2
-END_OF_DAY = {"hour": 0, "minute": 5}
-BRANCH_SYNC_SECONDS = 3600
+#: shifts end at any hour (a night shift at 06:00): an attendance still open 4 hours after its
+#: shift's end is closed within this long of that moment, not at the next local midnight
+AUTO_CLOSE_SECONDS = 900
 END_OF_DAY_LOCK_MS = 60_000
 IDEMPOTENCY_PURGE_SECONDS = 3600
 IDEMPOTENCY_KEY_DAYS = 7
@@ -98,7 +96,8 @@ class SchedulerJobs:
         )
 
     def end_of_day(self, branch_codes=None, now=None):
-        """Flag attendances left open on an earlier local day (all branches by default)."""
+        """Auto-close attendances left open past their shift's end + 4 h (all branches by
+        default)."""
         name = "end_of_day:" + (",".join(branch_codes) if branch_codes else "all")
         return locks.exclusive(
             self.redis, name, END_OF_DAY_LOCK_MS, close_open_attendances,
@@ -129,10 +128,6 @@ class SchedulerJobs:
             self.redis, "refresh_summaries", SUMMARY_REFRESH_SECONDS * 750,
             summaries.refresh_stale, self.session_factory, self.redis,
             retention_seconds=self.retention, node_id=self.node_id, now=now)
-
-    def branches(self):
-        with self.session_factory() as session:
-            return [(b.code, b.timezone) for b in session.scalars(select(Branch))]
 
 
 def _logged(name, job, clock=time.monotonic):
@@ -166,20 +161,6 @@ def _logged(name, job, clock=time.monotonic):
     return run
 
 
-def sync_branch_jobs(scheduler, jobs):
-    """One end-of-day cron job per branch, in the branch's own timezone."""
-    wanted = {}
-    for code, timezone in jobs.branches():
-        job_id = f"end_of_day:{code}"
-        wanted[job_id] = code
-        trigger = CronTrigger(timezone=ZoneInfo(timezone), **END_OF_DAY)
-        scheduler.add_job(_logged(job_id, jobs.end_of_day), trigger, args=[[code]], id=job_id,
-                          replace_existing=True)
-    for job in scheduler.get_jobs():
-        if job.id.startswith("end_of_day:") and job.id not in wanted:
-            job.remove()
-
-
 def build_scheduler(jobs):
     """A BackgroundScheduler with every job; not started."""
     scheduler = BackgroundScheduler(
@@ -197,13 +178,10 @@ def build_scheduler(jobs):
                       seconds=OUTBOX_PURGE_SECONDS, id="purge_outbox")
     scheduler.add_job(_logged("refresh_summaries", jobs.refresh_summaries), "interval",
                       seconds=SUMMARY_REFRESH_SECONDS, id="refresh_summaries")
-    # At start: catch up on days missed while no scheduler ran, then set up the cron jobs
-    # (and refresh them hourly for branches added or moved to another timezone).
-    scheduler.add_job(_logged("end_of_day:catch_up", jobs.end_of_day), id="end_of_day:catch_up")
-    sync = _logged("sync_branch_jobs", sync_branch_jobs)
-    scheduler.add_job(sync, args=[scheduler, jobs], id="sync_branch_jobs:start")
-    scheduler.add_job(sync, "interval", seconds=BRANCH_SYNC_SECONDS, args=[scheduler, jobs],
-                      id="sync_branch_jobs")
+    # At start (catch up on what closed while no scheduler ran), then every 15 minutes.
+    auto_close = _logged("end_of_day", jobs.end_of_day)
+    scheduler.add_job(auto_close, id="end_of_day:catch_up")
+    scheduler.add_job(auto_close, "interval", seconds=AUTO_CLOSE_SECONDS, id="end_of_day")
     return scheduler
 
 

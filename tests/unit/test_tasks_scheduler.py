@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tasks import locks
-from tasks.scheduler import SchedulerJobs, build_scheduler, run, sync_branch_jobs
+from tasks.scheduler import AUTO_CLOSE_SECONDS, SchedulerJobs, build_scheduler, run
 from tasks.servers import announce_node_changes
 from tests.tasks_helpers import add_outbox_event
 from tests.factories import Factory
@@ -171,21 +171,39 @@ def _check_in(session_factory, user_id, instant):
         return check_in(session, user=user, node_id="app-node-1", now=instant).id
 
 
-def test_each_branch_gets_an_end_of_day_job_in_its_own_timezone(jobs):
-    # Given a scheduler (not started) with the seeded branches
+def test_a_forgotten_check_out_is_closed_at_the_shift_end_four_hours_later(
+        jobs, session_factory, enqueued):
+    # Given a Jakarta employee who checked in at 08:00 for the default 08:00-17:00 shift and
+    # never checked out
+    factory = Factory(session_factory)
+    user_id = factory.user(branch="JKT")["id"]
+    open_id = _check_in(session_factory, user_id, dt.datetime(2026, 11, 19, 8, 0, tzinfo=JAKARTA))
+
+    # When the job runs at 20:55 (3 h 55 after the shift's end), nothing is closed yet
+    assert jobs.end_of_day(now=dt.datetime(2026, 11, 19, 20, 55, tzinfo=JAKARTA)) == []
+    jobs.redis.delete(locks.LOCK_PREFIX + "end_of_day:all")
+
+    # When it runs at 21:05 (the same evening, not at the next midnight)
+    event_ids = jobs.end_of_day(now=dt.datetime(2026, 11, 19, 21, 5, tzinfo=JAKARTA))
+
+    # Then the attendance is closed at the shift's end and its event enqueued
+    with session_factory() as session:
+        attendance = session.get(Attendance, open_id)
+        assert attendance.auto_closed
+        assert attendance.check_out_at == dt.datetime(2026, 11, 19, 10, 0)  # 17:00 WIB
+    assert len(event_ids) == 1 and enqueued == event_ids
+
+
+def test_the_auto_close_runs_every_fifteen_minutes_and_once_at_start(jobs):
+    # Given a scheduler (not started)
     scheduler = build_scheduler(jobs)
 
-    # When the branch jobs are synchronised
-    sync_branch_jobs(scheduler, jobs)
-
-    # Then each branch's job fires at 00:05 in its own timezone
+    # Then the auto-close runs at start, then at an interval of 15 minutes: an attendance is
+    # closed at most 15 minutes after its shift's end + 4 h, whenever the shift ends
     by_id = {job.id: job for job in scheduler.get_jobs()}
-    assert {"end_of_day:JKT", "end_of_day:BDG", "end_of_day:SBY", "end_of_day:DPS"} <= set(by_id)
-    now = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.timezone.utc)
-    for code, zone in [("JKT", JAKARTA), ("DPS", BALI)]:
-        fire = by_id[f"end_of_day:{code}"].trigger.get_next_fire_time(None, now)
-        assert fire == dt.datetime(2026, 11, 21, 0, 5, tzinfo=zone)
-    assert by_id["end_of_day:DPS"].args == (["DPS"],)
+    assert "end_of_day:catch_up" in by_id
+    assert by_id["end_of_day"].trigger.interval == dt.timedelta(seconds=AUTO_CLOSE_SECONDS)
+    assert AUTO_CLOSE_SECONDS == 900
 
 
 # -- the process -----------------------------------------------------------------------
