@@ -13,11 +13,14 @@ REQUESTS = "requests"
 #: each branch's live today Summary (webapp.attendance.summaries); kept off ``attendances``,
 #: whose events outside consumers count one per attendance change
 SUMMARIES = "summaries"
+#: roster changes (``schedule.updated``) for the admins' live week grid; like ``summaries``
+#: not one of the contract's channels, so not listed either
+SCHEDULES = "schedules"
 #: channels only admins may read, listed in token responses and ``ready`` frames
 ADMIN_CHANNELS = (ATTENDANCES, SERVERS, LEAVE, REQUESTS)
 #: admin-only too, but not listed: only the dashboards ask for them, and the lists the
 #: contract shows stay as they were
-UNLISTED_ADMIN_CHANNELS = (SUMMARIES,)
+UNLISTED_ADMIN_CHANNELS = (SUMMARIES, SCHEDULES)
 _USER_CHANNEL = re.compile(r"^user\.([1-9][0-9]{0,18})$")
 
 
@@ -56,3 +59,7 @@ def channels_for_leave_event(user_id):
 
 def channels_for_request_event(user_id):
     return [REQUESTS, user_channel(user_id)]
+
+
+def channels_for_schedule_event():
+    return [SCHEDULES]

@@ -203,3 +203,40 @@ def test_a_fenced_branch_asks_the_browser_for_its_location(
         expect(status).to_have_attribute("data-state", "in", timeout=WAIT_MS)
     finally:
         admin_api.request("PATCH", "/api/branches/SBY", {"geofence": None})
+
+
+def test_another_admins_assignment_appears_live_on_the_week_grid(
+        cluster, admin_api, new_context, shots):  # noqa: F811
+    # Given a fresh Jakarta employee and a new shift type, and the admin on the week grid
+    employee, _ = admin_api.create_employee("JKT", "Karyawan Jadwal")
+    code = "SIANG" + uuid.uuid4().hex[:6].upper()
+    status, body = admin_api.request("POST", "/api/shift-types", {
+        "code": code, "name": "Siang", "start": "12:00", "end": "20:00"})
+    assert status == 201, body
+    admin, watch = login_with_form(new_context(DESKTOP), cluster.base_url, ADMIN_EMAIL,
+                                   ADMIN_PASSWORD, expected_path="/admin", shots=shots)
+    watch.forget()
+    admin.goto(cluster.base_url + "/admin/jadwal")
+    admin.select_option("#roster-branch", "JKT")
+    wait_connected(admin, watch, "schedules")
+    row = admin.locator(f'#roster-grid tr[data-user-id="{employee["id"]}"]')
+    expect(row.locator(".roster-cell")).to_have_count(7, timeout=WAIT_MS)
+    expect(row.locator(".roster-cell").nth(2)).not_to_have_text(code)
+    monday = admin.input_value("#roster-week")
+    marker = mark_page(admin)
+
+    # When another admin (here: the API) assigns the shift on this week's Wednesday
+    sunday = (dt.date.fromisoformat(monday) + dt.timedelta(days=6)).isoformat()
+    status, body = admin_api.request("POST", "/api/schedules", {
+        "user_ids": [employee["id"]], "date_from": monday, "date_to": sunday,
+        "weekdays": [3], "shift_type": code})
+    assert status == 201, body
+
+    # Then the open grid shows it without a reload, from the `schedules` event
+    expect(row.locator(".roster-cell").nth(2)).to_have_text(code, timeout=WAIT_MS)
+    watch.wait_for_frame(
+        lambda f: f.get("op") == "event" and f.get("channel") == "schedules"
+        and f.get("event") == "schedule.updated" and employee["id"] in f["data"]["user_ids"],
+        "schedule.updated on 'schedules'")
+    assert_not_reloaded(admin, marker)
+    assert watch.errors == []

@@ -151,3 +151,19 @@ def test_the_roster_takes_the_same_queries_for_3_or_30_employees(admin, factory)
     # Then it is one row per user and day, with the same number of statements
     assert few[0] == 3 * 30 and many[0] == 30 * 30
     assert many[1] == few[1]
+
+
+def test_an_assignment_announces_itself_to_the_admins_week_grids(admin, employee):
+    # When an admin assigns night shifts on two weekdays of a week
+    from tests.functional.shift_helpers import events
+
+    admin.post_json("/api/schedules", {"user_ids": [employee.user["id"]], "weekdays": [1, 3],
+                                       "date_from": "2026-11-23", "date_to": "2026-11-29",
+                                       "shift_type": "MALAM"}, status=201)
+
+    # Then one schedule.updated event goes out with the same commit, on the admins'
+    # `schedules` channel only, saying who and which dates (the grid reloads what it shows)
+    assert events(admin, "schedule.") == [(
+        "schedule.updated", ["schedules"],
+        {"user_ids": [employee.user["id"]], "date_from": "2026-11-23",
+         "date_to": "2026-11-29", "weekdays": [1, 3], "shift_type": "MALAM"})]

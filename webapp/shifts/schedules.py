@@ -4,12 +4,15 @@ import datetime as dt
 
 from sqlalchemy import insert, select
 
+from realtime.channels import channels_for_schedule_event
+
 from webapp import validation as v
 from webapp.accounts.models import User
 from webapp.branches.services import all_branches
 from webapp.clock import utcnow_naive
 from webapp.db import execute_write
 from webapp.errors import ApiError
+from webapp.events.services import record_event
 from webapp.holidays.services import days_between
 from webapp.shifts.models import ShiftAssignment
 from webapp.shifts.roster import roster
@@ -19,6 +22,8 @@ MAX_ROSTER_DAYS = 62
 #: one assignment covers at most this many days (a year and a day)
 MAX_ASSIGNMENT_DAYS = 366
 MAX_USERS_PER_ASSIGNMENT = 5000
+#: the event announcing an assignment, on the admins' ``schedules`` channel
+SCHEDULE_UPDATED = "schedule.updated"
 
 
 def _weekdays(raw, errors):
@@ -41,10 +46,11 @@ def _user_ids(raw, errors):
     return None
 
 
-def assign(dbsession, *, body, actor):
+def assign(dbsession, *, body, actor, node_id):
     """``POST /api/schedules``: one assignment per user; returns the number of days
     written (users × dates of the range on the chosen weekdays). 404 for an unknown user,
-    422 for anything else wrong."""
+    422 for anything else wrong. A ``schedule.updated`` event (who, which dates) goes out
+    with the same commit, so every open week grid shows the change."""
     v.reject_unknown(body, ("user_ids", "date_from", "date_to", "weekdays", "shift_type"))
     errors = {}
     user_ids = _user_ids(body.get("user_ids"), errors)
@@ -82,6 +88,13 @@ def assign(dbsession, *, body, actor):
          "shift_type_id": shift.id if shift else None, "created_at": now,
          "created_by_id": actor.id}
         for user_id in user_ids])
+    record_event(
+        dbsession, event_type=SCHEDULE_UPDATED, aggregate_id=user_ids[0], user_id=actor.id,
+        channels=channels_for_schedule_event(), node_id=node_id,
+        payload={"user_ids": user_ids, "date_from": date_from.isoformat(),
+                 "date_to": date_to.isoformat(),
+                 "weekdays": [int(d) for d in weekdays.split(",")] if weekdays else None,
+                 "shift_type": shift.code if shift else None})
     return days * len(user_ids)
 
 

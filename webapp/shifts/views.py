@@ -46,7 +46,8 @@ def update_shift_type(request):
 @view_config(route_name="api.schedules", request_method="POST", renderer="json",
              permission="admin")
 def assign(request):
-    days = schedules.assign(request.dbsession, body=v.json_object(request), actor=request.user)
+    days = schedules.assign(request.dbsession, body=v.json_object(request), actor=request.user,
+                            node_id=request.node_id)
     request.response.status_code = 201
     return {"days": days}
 

@@ -3,7 +3,8 @@
  * GET /api/schedules; select cells (click, or Space/Enter on the focused cell), choose
  * a shift type (or a day off) and apply: one POST /api/schedules per date with the
  * selected employees. "Salin minggu lalu" repeats last week's assignments (shifts and
- * assigned days off) on this week.
+ * assigned days off) on this week. Live: another admin's assignment (`schedule.updated` on
+ * the `schedules` channel) that touches the shown week reloads it, keeping the selection.
  */
 document.addEventListener("alpine:init", () => {
   const iso = (date) => date.toISOString().slice(0, 10);
@@ -25,11 +26,27 @@ document.addEventListener("alpine:init", () => {
     loading: true,
     busy: false,
     error: "",
+    reloadTimer: null,
 
     init() {
       this.monday = this.mondayOf(Absensi.todayIn ? Absensi.todayIn() : iso(new Date()));
       Absensi.api.get("/api/shift-types").then((res) => (this.types = res.data || []));
+      Absensi.realtime.subscribe("schedules", (change) => this.onScheduleUpdated(change), {
+        onReload: ({ initial }) => { if (!initial) this.reloadSoon(); },
+      });
       this.load();
+    },
+
+    /** Reload the week when a change touches its dates (one reload for a burst). */
+    onScheduleUpdated(change) {
+      const last = this.dates[this.dates.length - 1];
+      if (!last || change.date_to < this.monday || change.date_from > last) return;
+      this.reloadSoon();
+    },
+
+    reloadSoon() {
+      clearTimeout(this.reloadTimer);
+      this.reloadTimer = setTimeout(() => this.load({ keepSelection: true }), 150);
     },
 
     mondayOf(day) {
@@ -59,7 +76,8 @@ document.addEventListener("alpine:init", () => {
       return res.data || [];
     },
 
-    async load() {
+    async load(options) {
+      const keepSelection = options && options.keepSelection;
       this.loading = true;
       this.error = "";
       try {
@@ -72,7 +90,7 @@ document.addEventListener("alpine:init", () => {
         this.dates = [0, 1, 2, 3, 4, 5, 6].map((n) => addDays(this.monday, n));
         this.people = people;
         this.cells = cells;
-        this.selected = {};
+        if (!keepSelection) this.selected = {};
       } catch (err) {
         this.error = "Jadwal gagal dimuat: " + err.userMessage;
       } finally {
