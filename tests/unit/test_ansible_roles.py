@@ -25,13 +25,14 @@ SECRETS_BY_GROUP = {
     "all": {"vault_pki_ca_passphrase"},  # every host's certificate is signed with the CA
     "app": {"vault_absensi_secret_key", "vault_mariadb_app_password",
             "vault_redis_app_password"},
-    "db": {"vault_mariadb_app_password"},
+    "db": {"vault_mariadb_app_password", "vault_mariadb_exporter_password"},
     "redis": {"vault_redis_app_password"},
     "lb": set(),
 }
 #: The role variables that hold a secret.
 SECRET_VARIABLES = ("absensi_app_secret_key", "absensi_app_database_password",
                     "absensi_app_redis_password", "mariadb_app_password", "redis_app_password",
+                    "mysqld_exporter_password", "redis_exporter_password",
                     "pki_ca_passphrase")
 
 
