@@ -46,6 +46,12 @@ def includeme(config):
     config.add_route("api.servers", "/api/servers")
     config.add_route("api.realtime_token", "/api/realtime/token")
     config.add_route("api.openapi", "/api/openapi.json")
+    config.add_route("api.kiosks", "/api/kiosks")  # contract §3.2
+    config.add_route("api.kiosk", "/api/kiosks/{id}")
+    config.add_route("api.kiosk_enroll", "/api/kiosk/enroll")
+    config.add_route("api.kiosk_qr", "/api/kiosk/qr")
+    config.add_route("api.kiosk_punch", "/api/kiosk/punch")
+    config.add_route("api.my_pin", "/api/me/pin")
 
     config.add_route("home", "/")
     config.add_route("login", "/login")
@@ -60,3 +66,7 @@ def includeme(config):
     config.add_route("admin.holidays", "/admin/libur")
     config.add_route("admin.recap", "/admin/rekap")
     config.add_route("admin.branches", "/admin/cabang")
+    config.add_route("admin.kiosks", "/admin/kios")
+    config.add_route("kiosk", "/kiosk")
+    config.add_route("manifest", "/manifest.webmanifest")
+    config.add_route("service_worker", "/sw.js")

@@ -36,6 +36,7 @@ def test_check_in_and_out(employee_app):
         "overtime_status": "none",
         "check_in_site": None,
         "check_out_site": None,
+        "offline": False,
     }
     at(app, "2026-11-20T17:03:10+07:00")
     closed = app.post("/api/attendance/check-out", status=200).json["attendance"]

@@ -23,6 +23,11 @@ class User(Base):
     # Bumped on password change or deactivation: sessions carrying an older value end.
     auth_version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    # Typed on a kiosk's PIN pad with the PIN (contract §3.2); unique, set by admins.
+    employee_number: Mapped[str | None] = mapped_column(
+        String(32), nullable=True, unique=True)
+    # Argon2 hash of the 6-digit kiosk PIN (PUT /api/me/pin), NULL until one is set.
+    pin_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
 
     branch: Mapped[Branch] = relationship(lazy="joined")
 

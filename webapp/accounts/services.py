@@ -1,6 +1,8 @@
 """Users: creation, lookup, updates. Called by views, the CLI and the demo seeder."""
 
-from sqlalchemy import func, select
+import re
+
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import joinedload
 from sqlalchemy.exc import IntegrityError
 
@@ -8,6 +10,7 @@ from webapp.accounts.models import ROLES, User
 from webapp.accounts.passwords import hash_password, verify_password
 from webapp.branches.services import branch_by_code, branch_json
 from webapp.clock import utcnow_naive
+from webapp.db import execute_write
 from webapp.errors import ApiError, invalid
 from webapp import validation as v
 
@@ -20,6 +23,7 @@ def user_json(user):
         "role": user.role,
         "active": user.active,
         "branch": branch_json(user.branch),
+        "employee_number": user.employee_number,
     }
 
 
@@ -81,7 +85,9 @@ def create_user(dbsession, *, name, email, password, role, branch):
     return user
 
 
-UPDATABLE = ("name", "role", "branch", "active", "password")
+UPDATABLE = ("name", "role", "branch", "active", "password", "employee_number")
+#: employee numbers: what a kiosk's pad and a payroll export can both carry
+EMPLOYEE_NUMBER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9./-]{0,31}$", re.ASCII)
 
 
 def update_user(dbsession, user, changes, *, acting_user):
@@ -101,6 +107,12 @@ def update_user(dbsession, user, changes, *, acting_user):
         errors["active"] = "Harus true atau false."
     if "password" in changes:
         v.check_password(changes["password"], errors)
+    if "employee_number" in changes:
+        number = changes["employee_number"]
+        if number is not None and not (isinstance(number, str)
+                                       and EMPLOYEE_NUMBER_RE.match(number)):
+            errors["employee_number"] = ("1–32 huruf, angka, titik, garis miring atau "
+                                         "tanda hubung; atau null.")
     if user.id == acting_user.id:
         # An admin locking themselves out leaves nobody to undo it.
         if changes.get("active") is False:
@@ -121,8 +133,73 @@ def update_user(dbsession, user, changes, *, acting_user):
     if "password" in changes:
         user.password_hash = hash_password(changes["password"])
         user.auth_version += 1  # so do password resets
+    if "employee_number" in changes:
+        _set_employee_number(dbsession, user, changes["employee_number"])
     dbsession.flush()
     return user
+
+
+def _employee_number_taken():
+    return ApiError(409, "employee_number_taken", "Nomor karyawan sudah dipakai.",
+                    fields={"employee_number": "Sudah dipakai."})
+
+
+def _set_employee_number(dbsession, user, number):
+    if number is not None and dbsession.scalar(select(User.id).where(
+            User.employee_number == number, User.id != user.id)) is not None:
+        raise _employee_number_taken()
+    user.employee_number = number
+    try:
+        with dbsession.begin_nested():
+            dbsession.flush()
+    except IntegrityError:
+        # two admins giving one number at once: the unique index decides
+        raise _employee_number_taken() from None
+
+
+def user_by_employee_number(session_factory, read_engine, number):
+    """The user with this employee number, or None, read in a short transaction of its own
+    (the PIN is verified after it ended, as passwords are)."""
+    with session_factory(bind=read_engine) as dbsession:
+        return dbsession.scalar(select(User).options(joinedload(User.branch))
+                                .where(User.employee_number == number))
+
+
+# -- kiosk PINs (contract §3.2) -----------------------------------------------------------
+
+PIN_RE = re.compile(r"^[0-9]{6}$", re.ASCII)
+
+
+def trivial_pin(pin, employee_number=None):
+    """A PIN anyone would try first: one digit repeated, a run up or down (123456, 654321,
+    890123 too), a pair or triple repeated (121212, 123123), or the employee number."""
+    steps = {(int(b) - int(a)) % 10 for a, b in zip(pin, pin[1:])}
+    if len(steps) == 1 and steps <= {0, 1, 9}:
+        return True
+    if pin[:2] * 3 == pin or pin[:3] * 2 == pin:
+        return True
+    digits = "".join(c for c in (employee_number or "") if c.isdigit())
+    return pin == employee_number or (len(digits) >= 6 and pin in digits)
+
+
+def pin_hash_for(pin, *, employee_number):
+    """The argon2 hash of a good PIN; 422 naming what is wrong otherwise."""
+    if not isinstance(pin, str) or not PIN_RE.match(pin):
+        raise invalid({"pin": "PIN harus 6 angka."})
+    if trivial_pin(pin, employee_number):
+        raise invalid({"pin": "PIN terlalu mudah ditebak (angka berulang, berurutan, "
+                              "atau nomor karyawan). Pilih yang lain."})
+    return hash_password(pin)
+
+
+def employee_number_of(session_factory, read_engine, user_id):
+    with session_factory(bind=read_engine) as dbsession:
+        return dbsession.scalar(select(User.employee_number).where(User.id == user_id))
+
+
+def store_pin(dbsession, user_id, pin_hash):
+    execute_write(dbsession, update(User.__table__).where(User.__table__.c.id == user_id)
+                  .values(pin_hash=pin_hash))
 
 
 def list_users(dbsession, *, branch=None, page=1, per_page=20):

@@ -61,6 +61,20 @@ def me(request):
     return services.user_json(request.user)
 
 
+@view_config(route_name="api.my_pin", request_method="PUT", permission="user")
+def set_my_pin(request):
+    """Contract §3.2: the kiosk PIN. Hashed before the request's transaction begins (the
+    employee number it must differ from is read in a short one of its own)."""
+    body = v.json_object(request)
+    v.reject_unknown(body, ("pin",))
+    number = services.employee_number_of(request.registry["dbsession_factory"],
+                                         request.registry["db_read_engine"],
+                                         request.principal.id)
+    pin_hash = services.pin_hash_for(body.get("pin"), employee_number=number)
+    services.store_pin(request.dbsession, request.principal.id, pin_hash)
+    return HTTPNoContent()
+
+
 @view_config(route_name="api.users", request_method="POST", permission="admin")
 def create_user(request):
     body = v.json_object(request)

@@ -56,6 +56,9 @@ class Attendance(Base):
     # The name of the branch site the check-in / check-out was inside of, if it had any.
     check_in_site: Mapped[str | None] = mapped_column(String(100), nullable=True)
     check_out_site: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # A check-in or check-out of it was made without a network and sent later with a kiosk
+    # code proving the time (contract §3.2 "Offline"); its instants are the device's.
+    offline: Mapped[bool] = mapped_column(default=False)
 
     user: Mapped[User] = relationship(lazy="joined")
     branch: Mapped[Branch] = relationship(lazy="joined")

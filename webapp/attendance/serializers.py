@@ -45,6 +45,7 @@ def attendance_json(attendance):
         "overtime_status": attendance.overtime_status or "none",
         "check_in_site": attendance.check_in_site,
         "check_out_site": attendance.check_out_site,
+        "offline": bool(attendance.offline),
     }
 
 

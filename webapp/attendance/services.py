@@ -171,7 +171,16 @@ def closable_until(attendance, zone):
     return _naive(midnight) + AUTO_CLOSE_AFTER
 
 
-def check_in(dbsession, *, user, node_id, note=None, now=None, location=None):
+def _offline_reason(offline, now, zone):
+    """The audit's reason of an action made offline: its entry's ``at`` is when it
+    arrived, its changes carry the device's time."""
+    if not offline:
+        return None
+    return f"Dicatat offline pukul {now.astimezone(zone).isoformat(timespec='seconds')}."
+
+
+def check_in(dbsession, *, user, node_id, note=None, now=None, location=None,
+             at_kiosk=False, offline=False):
     """Create the attendance of the shift *now* belongs to, or raise 409
     ``already_checked_in`` (with the existing one).
 
@@ -181,12 +190,15 @@ def check_in(dbsession, *, user, node_id, note=None, now=None, location=None):
     unique index (user, work date) decides, and a duplicate fails only its own statement on
     MariaDB and SQLite alike, so neither a SELECT before it nor a SAVEPOINT around it is
     needed (the loser then reads the winner's committed row, READ COMMITTED).
+
+    ``at_kiosk``: a kiosk code proved presence, which satisfies the sites. ``offline``:
+    the action was made without a network and *now* is the device's time of it.
     """
     now = (now or utcnow()).replace(microsecond=0)
     branch = user.branch
     work_date, shift = shift_for_check_in(dbsession, user=user, branch=branch, now=now)
-    distance, site = _check_in_location(dbsession, branch, location, user_id=user.id,
-                                        work_date=work_date)
+    distance, site = (None, None) if at_kiosk else _check_in_location(
+        dbsession, branch, location, user_id=user.id, work_date=work_date)
     columns = shift_columns(shift, work_date, branch.zone)
     values = {
         "user_id": user.id, "branch_id": branch.id, "work_date": work_date,
@@ -196,6 +208,7 @@ def check_in(dbsession, *, user, node_id, note=None, now=None, location=None):
         "early_leave": False, "corrected": False, "check_in_distance_m": distance,
         "check_out_distance_m": None, **columns, "overtime_minutes": 0,
         "overtime_status": "none", "check_in_site": site, "check_out_site": None,
+        "offline": bool(offline),
     }
     try:
         inserted = execute_write(dbsession, insert(Attendance.__table__), values)
@@ -203,7 +216,7 @@ def check_in(dbsession, *, user, node_id, note=None, now=None, location=None):
         raise _already_checked_in(attendance_for_day(dbsession, user.id, work_date)) from None
     attendance = _detached(user, branch, id=inserted.inserted_primary_key[0], **values)
     audit.append(dbsession, attendance, action="check_in", before=audit.NOTHING, actor=user,
-                 node_id=node_id)
+                 node_id=node_id, reason=_offline_reason(offline, now, branch.zone))
     record_attendance_event(dbsession, event_type=ATTENDANCE_CREATED, attendance=attendance,
                             node_id=node_id)
     return attendance
@@ -236,11 +249,13 @@ def _recent_attendances(dbsession, user, today):
     return attendances
 
 
-def check_out(dbsession, *, user, node_id, note=None, now=None, location=None):
+def check_out(dbsession, *, user, node_id, note=None, now=None, location=None,
+              at_kiosk=False, offline=False):
     """Close the open attendance of the user's current shift: the newest one still open and
     not past its auto-close time (a night shift's check-out the next morning closes the
     attendance of the day before). 409 ``not_checked_in`` / ``already_checked_out``; 422
     for a location outside the branch's sites. One SELECT, a guarded UPDATE, two INSERTs.
+    ``at_kiosk`` and ``offline`` as for :func:`check_in`.
     """
     now = (now or utcnow()).replace(microsecond=0)
     naive_now = _naive(now)
@@ -253,7 +268,10 @@ def check_out(dbsession, *, user, node_id, note=None, now=None, location=None):
             raise _already_checked_out(newest)
         raise ApiError(409, "not_checked_in", "Anda belum absen masuk hari ini.")
     branch = attendance.branch
-    distance, site = locate(branch, location)
+    if offline and naive_now < attendance.check_in_at:
+        raise ApiError(422, "offline_proof_invalid",
+                       "Waktu pulang offline sebelum waktu masuk.")
+    distance, site = (None, None) if at_kiosk else locate(branch, location)
     before = audit.snapshot(attendance)
     rules = shift_rules(dbsession, branch, attendance.shift_type_id)
     minutes = shift_overtime(rules, attendance.shift_end_at, attendance.check_in_at, naive_now)
@@ -263,6 +281,8 @@ def check_out(dbsession, *, user, node_id, note=None, now=None, location=None):
               "overtime_minutes": minutes, "overtime_status": overtime_status_for(minutes)}
     if note:
         values["note"] = note
+    if offline:
+        values["offline"] = True
     closed = execute_write(
         dbsession,
         update(Attendance.__table__)
@@ -275,7 +295,7 @@ def check_out(dbsession, *, user, node_id, note=None, now=None, location=None):
                                                       attendance.work_date))
     attendance = _detached(attendance.user, branch, **{**_columns(attendance), **values})
     audit.append(dbsession, attendance, action="check_out", before=before, actor=user,
-                 node_id=node_id)
+                 node_id=node_id, reason=_offline_reason(offline, now, branch.zone))
     record_attendance_event(dbsession, event_type=ATTENDANCE_UPDATED, attendance=attendance,
                             node_id=node_id)
     return attendance

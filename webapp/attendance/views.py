@@ -4,7 +4,7 @@ from pyramid.view import view_config
 from redis.exceptions import RedisError
 
 from webapp import validation as v
-from webapp.attendance import audit, corrections, services, summaries
+from webapp.attendance import audit, corrections, kiosk, services, summaries
 from webapp.attendance import today as today_board
 from webapp.attendance.export import csv_response
 from webapp.attendance.models import Attendance, STATUSES
@@ -20,12 +20,22 @@ log = logging.getLogger(__name__)
 
 def _attendance_change(request, change, success_status):
     body = v.json_object(request, optional=True)
-    v.reject_unknown(body, ("note", "location"))
+    v.reject_unknown(body, ("note", "location", "kiosk_code", "offline_at"))
     note = v.check_note(body.get("note"))
     location = parse_location(body.get("location"))
     node_id = request.node_id
+    errors = {}
+    offline_at = kiosk.offline_instant(body, errors)
+    v.raise_if(errors)
+    kiosk_code = body.get("kiosk_code")
+    kiosk.require_offline_code(kiosk_code, offline_at)
 
     def action():
+        if kiosk_code is not None:  # contract §3.2: the code proves presence
+            attendance = kiosk.kiosk_change(
+                request, change, user=request.principal, now=offline_at or request.now,
+                note=note, kiosk_code=kiosk_code, offline_at=offline_at)
+            return success_status, {"attendance": attendance_json(attendance)}
         # the principal, not the user row: the session already proved who this is
         attendance = change(request.dbsession, user=request.principal, node_id=node_id,
                             note=note, now=request.now, location=location)
@@ -64,18 +74,29 @@ def my_attendances(request):
 
 @view_config(route_name="api.today", request_method="GET", renderer="json", permission="admin")
 def today(request):
+    """The same answer for every admin until the next commit: computed once per stamp in
+    each process (:mod:`webapp.attendance.today_cache`)."""
     errors = {}
     branch = branch_from_query(request.dbsession, request.GET, errors)
     page, per_page = _today_pagination(request.GET, errors)
     v.raise_if(errors)
     branches = [branch] if branch else all_branches(request.dbsession)
-    # the versions first: the summary below is then at least as new as what they name
-    versions = summary_versions(request, branches)
-    rows, summary, absent = today_board.board(request.dbsession, branches, page=page,
-                                              per_page=per_page, now=request.now)
-    return {"data": rows, "summary": summary,
-            "absent_users": absent, "page": page, "per_page": per_page,
-            "total": summary["checked_in"], "summary_versions": versions}
+    # the stamp first: the board below is then at least as new as what it names
+    versions, generation = summary_stamp(request, branches)
+    cache = request.registry["today_cache"]
+    key = (tuple(b.id for b in branches), tuple(b.local_date(request.now) for b in branches),
+           page, per_page)
+    stamp = (generation, tuple(versions.items()))
+    answer = cache.get(key, stamp) if generation is not None else None
+    if answer is None:
+        rows, summary, absent = today_board.board(request.dbsession, branches, page=page,
+                                                  per_page=per_page, now=request.now)
+        answer = {"data": rows, "summary": summary,
+                  "absent_users": absent, "page": page, "per_page": per_page,
+                  "total": summary["checked_in"], "summary_versions": versions}
+        if generation is not None:
+            cache.put(key, stamp, answer)
+    return answer
 
 
 def _today_pagination(params, errors):
@@ -88,14 +109,15 @@ def _today_pagination(params, errors):
     return page or 1, per_page or today_board.DEFAULT_PER_PAGE
 
 
-def summary_versions(request, branches):
-    """The live summaries' versions ({code: n}); all 0 while Redis is unreachable, so a
-    page then takes the next pushed summary whatever its version."""
+def summary_stamp(request, branches):
+    """``(versions, generation)`` (:func:`summaries.stamp`); while Redis is unreachable
+    every version is 0, so a page takes the next pushed summary whatever its version, and
+    the generation is None: nothing is cached."""
     try:
-        return summaries.versions(request.redis, branches, request.now)
+        return summaries.stamp(request.redis, branches, request.now)
     except RedisError:
         log.warning("summary versions unavailable (Redis)", exc_info=True)
-        return {b.code: 0 for b in branches}
+        return {b.code: 0 for b in branches}, None
 
 
 def history_filters(request):
