@@ -39,6 +39,20 @@ def test_employee_page(app, factory):
     app.get("/login", status=302)
 
 
+def test_login_page_hands_the_page_only_a_same_origin_next(app, factory):
+    # the browser resolves "/%2e%2e//evil.example" to the path "//evil.example"
+    page = app.get("/login", params={"next": "/%2e%2e//evil.example"})
+    assert 'data-next=""' in page.text
+    page = app.get("/login", params={"next": "/absen?tab=izin"})
+    assert 'data-next="/absen?tab=izin"' in page.text
+    # signed in already: /login follows a good next at once, and ignores a bad one
+    login(app, factory.user())
+    assert app.get("/login", params={"next": "/absen?tab=izin"}, status=302
+                   ).location.endswith("/absen?tab=izin")
+    assert app.get("/login", params={"next": "/\\evil.example"}, status=302
+                   ).location == "http://localhost/absen"
+
+
 @pytest.mark.parametrize("path", sorted(ADMIN_PAGES))
 def test_admin_pages(app, factory, path):
     login(app, factory.admin())

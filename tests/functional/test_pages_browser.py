@@ -58,7 +58,9 @@ def log_in(page, served, user, landing, query=""):
 
 
 @pytest.mark.parametrize("target", ["/%09/evil.example/", "/%0A/evil.example/",
-                                    "/%5Cevil.example/", "//evil.example/"])
+                                    "/%5Cevil.example/", "//evil.example/",
+                                    "/%252e%252e//evil.example", "/%2e%2e/%2f/evil.example",
+                                    "/./%2E%2E//evil.example/", "/%5C%5Cevil.example"])
 def test_next_never_leads_to_another_site(served, page, factory, target):
     log_in(page, served, factory.user(), "/absen", query=f"?next={target}")
 

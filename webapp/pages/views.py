@@ -4,6 +4,7 @@ from pyramid.httpexceptions import HTTPFound
 from pyramid.renderers import render_to_response
 from pyramid.view import view_config
 
+from webapp.accounts.redirects import safe_next
 from webapp.accounts.services import user_json
 from webapp.branches.services import all_branches, branch_json
 from webapp.errors import OUTAGES
@@ -34,9 +35,11 @@ def home(request):
 
 @view_config(route_name="login", renderer="webapp:templates/login.jinja2")
 def login_page(request):
+    # ?next= resolved here as the browser will resolve it; the page follows only this
+    next_path = safe_next(request.GET.get("next"), request.host_url)
     if request.user is not None:
-        return HTTPFound(_home_for(request))
-    return page_context(request, "login")
+        return HTTPFound(request.host_url + next_path if next_path else _home_for(request))
+    return dict(page_context(request, "login"), next_path=next_path or "")
 
 
 #: route -> (page key, template) of the shells that need nothing but the page context

@@ -1,20 +1,7 @@
 /* Login page: POST /api/login as JSON, Indonesian errors, then redirect. */
 document.addEventListener("alpine:init", () => {
-  // Only same-origin paths may be used as ?next=, checked on the URL as the browser
-  // parses it: "/%09/evil.example", "//host", "/\\host" all resolve to another origin.
-  function safeNext() {
-    const next = new URLSearchParams(location.search).get("next");
-    if (!next || next[0] !== "/") return null;
-    let url;
-    try {
-      url = new URL(next, location.origin);
-    } catch (e) {
-      return null;
-    }
-    if (url.origin !== location.origin) return null;
-    return url.pathname + url.search + url.hash;
-  }
-
+  // ?next= was resolved by the server as the browser resolves URLs (webapp/accounts/
+  // redirects.py): data-next is a path of this site, or empty.
   Alpine.data("loginPage", () => ({
     email: "",
     password: "",
@@ -42,7 +29,10 @@ document.addEventListener("alpine:init", () => {
           { authRedirect: false },
         );
         const user = res.user || {};
-        location.assign(safeNext() || (user.role === "admin" ? "/admin" : "/absen"));
+        const next = this.$root.dataset.next || "";
+        // a second fence: a path, never "//host" or "/\\host"
+        const home = user.role === "admin" ? "/admin" : "/absen";
+        location.assign(/^\/(?![\/\\])/.test(next) ? next : home);
       } catch (err) {
         this.busy = false;
         if (err.code === "too_many_attempts") {
