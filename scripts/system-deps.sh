@@ -33,7 +33,8 @@ packages=(make python3 python3-venv ca-certificates redis-server nginx)
 [[ $want_browser == 1 ]] && packages+=(chromium)
 # crun fails on this kind of machine (hybrid cgroups): podman is pointed at runc instead.
 [[ $want_image == 1 ]] && packages+=(podman buildah runc debootstrap)
-[[ $want_lab == 1 ]] && packages+=(debootstrap iproute2)
+# prometheus: its promtool checks and unit-tests the alert rules (tests/unit/test_alert_rules.py)
+[[ $want_lab == 1 ]] && packages+=(debootstrap iproute2 prometheus)
 
 installed() {
     [[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" == "install ok installed" ]]

@@ -6,9 +6,9 @@ Message metrics come from Dramatiq's own :class:`~dramatiq.middleware.prometheus
 middleware (``dramatiq_messages_total``, ``dramatiq_message_duration_milliseconds``, ...),
 which its worker processes write to a multiprocess directory. Dramatiq's exposition server
 cannot show anything else, so :class:`~tasks.middleware.metrics.WorkerMetrics` replaces it
-with :func:`serve`, which adds :class:`BacklogCollector`: the outbox backlog, queue depth
-and dead letters, read at scrape time with cheap queries (every worker node reports the
-same cluster-wide values).
+with :func:`serve`, which adds :class:`BacklogCollector`: the outbox backlog, queue depth,
+dead letters and the live nodes' heartbeats, read at scrape time with cheap queries (every
+worker node reports the same cluster-wide values).
 """
 import logging
 import socketserver
@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from tasks import outbox
+from webapp.servers import heartbeats
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class BacklogCollector:
     def collect(self):
         yield from self._outbox()
         yield from self._queues()
+        yield from self._heartbeats()
 
     def _outbox(self):
         up = GaugeMetricFamily("absensi_outbox_up", "1 if the outbox table could be read")
@@ -87,6 +89,25 @@ class BacklogCollector:
             depth.add_metric([queue], ready + delayed)
             dead.add_metric([queue], dead_letters)
         yield from (up, depth, dead)
+
+    def _heartbeats(self):
+        """One series per live node: a node that stops beating disappears, which the
+        HeartbeatMissing alert notices (it remembers the nodes seen in the last 30 min)."""
+        up = GaugeMetricFamily("absensi_heartbeats_up", "1 if the heartbeats could be read")
+        live = GaugeMetricFamily(
+            "absensi_node_heartbeat", "1 for each node whose heartbeat is live (absensi "
+            "servers); a node that stops beating has no series", labels=["node_id", "role"])
+        try:
+            records = heartbeats.live_nodes(self.redis)
+        except (RedisError, OSError) as error:
+            log.warning("metrics: heartbeats unreadable: %s", error)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        for record in records:
+            live.add_metric([record["node_id"], record.get("role") or ""], 1)
+        yield from (up, live)
 
 
 def make_registry(settings, *, directory=None, session_factory=None, redis=None):

@@ -1,4 +1,5 @@
-"""The worker's backlog gauges (tasks/metrics.py): outbox, queue depth, dead letters."""
+"""The worker's backlog gauges (tasks/metrics.py): outbox, queue depth, dead letters,
+heartbeats."""
 import datetime as dt
 import io
 import wsgiref.util
@@ -14,6 +15,7 @@ from tests.metrics_helpers import metric_value
 from webapp.db import make_engine, make_session_factory
 from webapp.events.models import OutboxEvent
 from webapp.multiproc import reset
+from webapp.servers import heartbeats
 from webapp.settings import apply_environment
 
 SETTINGS = apply_environment({}, environ={})
@@ -70,6 +72,29 @@ def test_a_source_that_is_down_reports_up_0_and_the_scrape_still_answers(tmp_pat
     text = scrape(make_registry(SETTINGS, session_factory=session_factory, redis=dead_redis))
     assert metric_value(text, "absensi_outbox_up") == 0
     assert metric_value(text, "absensi_queue_up") == 0
+    assert metric_value(text, "absensi_heartbeats_up") == 0
+
+
+def test_each_live_node_has_a_heartbeat_series_until_it_stops_beating(session_factory,
+                                                                      redis_client):
+    # Given a gateway and a web node beating
+    for node_id, role in (("gateway-1", "gateway"), ("app-node-1", "web")):
+        heartbeats.beat(redis_client, node_id=node_id, role=role, started_at="t",
+                        ttl_seconds=30)
+    registry = make_registry(SETTINGS, session_factory=session_factory, redis=redis_client)
+
+    # When scraped, then each live node has its series
+    text = scrape(registry)
+    assert metric_value(text, "absensi_heartbeats_up") == 1
+    assert metric_value(text, "absensi_node_heartbeat", node_id="gateway-1", role="gateway") == 1
+    assert metric_value(text, "absensi_node_heartbeat", node_id="app-node-1", role="web") == 1
+
+    # When the gateway stops beating, then its series is gone (HeartbeatMissing notices)
+    heartbeats.stop(redis_client, "gateway-1")
+    text = scrape(registry)
+    assert metric_value(text, "absensi_node_heartbeat", node_id="gateway-1",
+                        role="gateway") is None
+    assert metric_value(text, "absensi_node_heartbeat", node_id="app-node-1", role="web") == 1
 
 
 def call(app, path):
