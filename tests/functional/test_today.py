@@ -132,3 +132,90 @@ def test_answer_carries_the_live_summary_versions(admin_app, redis_client):
                              node_id="test", now=now)
     body = admin_app.get("/api/attendances/today").json
     assert body["summary_versions"] == {"JKT": 1, "BDG": 0, "SBY": 0, "DPS": 0}
+
+
+# -- one board per commit (webapp/attendance/today_cache.py) ------------------------------
+
+def _board_statements(app):
+    statements = []
+    from sqlalchemy import event
+
+    event.listen(app.app.registry["db_engine"], "before_cursor_execute",
+                 lambda conn, cursor, sql, *args: statements.append(sql))
+    return statements
+
+
+def _is_board_query(sql):
+    return "attendances" in sql and "users" in sql
+
+
+def test_the_board_is_computed_once_until_the_next_commit(make_app, factory, admin_app):
+    # Given one check-in today and the board loaded once
+    check_in_as(make_app, factory, "2026-11-10T07:55:00+07:00", branch="JKT")
+    first = admin_app.get("/api/attendances/today").json
+    statements = _board_statements(admin_app)
+
+    # When another admin (same process) loads it again: no board query, the same answer
+    assert admin_app.get("/api/attendances/today").json == first
+    assert not [s for s in statements if _is_board_query(s)]
+
+    # When someone checks in (a commit with an outbox event bumps the generation)
+    check_in_as(make_app, factory, "2026-11-10T08:05:00+07:00", branch="BDG")
+
+    # Then the next load computes the board again and shows the new attendance
+    body = admin_app.get("/api/attendances/today").json
+    assert [s for s in statements if _is_board_query(s)]
+    assert body["summary"]["checked_in"] == first["summary"]["checked_in"] + 1
+
+
+def test_changes_without_an_event_reach_the_board_within_the_ttl(factory, admin_app):
+    # Given a loaded board, and a cache whose clock the test moves
+    from webapp.attendance.today_cache import TTL_SECONDS, TodayCache
+
+    clock = [0.0]
+    admin_app.app.registry["today_cache"] = TodayCache(clock=lambda: clock[0])
+    before = admin_app.get("/api/attendances/today").json["summary"]["employees"]
+
+    # When an employee is added straight in the database (no outbox event)
+    factory.user(branch="SBY")
+
+    # Then the board shows it once the cached answer is TTL_SECONDS old, not before
+    assert admin_app.get("/api/attendances/today").json["summary"]["employees"] == before
+    clock[0] = TTL_SECONDS
+    assert admin_app.get("/api/attendances/today").json["summary"]["employees"] == before + 1
+
+
+def test_without_the_stamp_every_load_computes_the_board(admin_app, monkeypatch):
+    # Given Redis failing the stamp's read (the versions answer 0, nothing is cached)
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from webapp.attendance import views
+
+    def unreachable(*args, **kwargs):
+        raise RedisConnectionError("down")
+
+    monkeypatch.setattr(views.summaries, "stamp", unreachable)
+    statements = _board_statements(admin_app)
+
+    # When the board is loaded twice, each load queries the database
+    for _ in range(2):
+        statements.clear()
+        body = admin_app.get("/api/attendances/today").json
+        assert [s for s in statements if _is_board_query(s)]
+    assert set(body["summary_versions"].values()) == {0}
+
+
+def test_the_cache_keeps_the_newest_entries_and_checks_the_stamp():
+    from webapp.attendance.today_cache import TodayCache
+
+    clock = [0.0]
+    cache = TodayCache(max_entries=2, ttl_seconds=5, clock=lambda: clock[0])
+    cache.put("a", (1, ()), "A")
+    cache.put("b", (1, ()), "B")
+    assert cache.get("a", (1, ())) == "A"          # a is now the newest
+    cache.put("c", (1, ()), "C")                   # b, the oldest, goes
+    assert cache.get("b", (1, ())) is None
+    assert cache.get("a", (2, ())) is None         # another generation: not served
+    assert cache.get("c", (1, (("JKT", 1),))) is None  # another summary version
+    cache.put("c", (1, ()), "C")
+    clock[0] = 5
+    assert cache.get("c", (1, ())) is None         # expired

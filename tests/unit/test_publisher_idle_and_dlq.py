@@ -15,6 +15,7 @@ from tasks.cli import cmd_dlq_list
 from tasks.dlq import dead_letters, discard_published
 from tasks.scheduler import SchedulerJobs
 from tests.tasks_helpers import add_outbox_event
+from webapp.events.handoff import COMMITTED_KEY
 from webapp.events.models import OutboxEvent
 from webapp.settings import apply_environment
 
@@ -153,6 +154,9 @@ def test_the_web_hand_off_sends_one_message_while_one_waits_to_start(
     # Then one message waits: the run it starts reads every event committed before
     [body] = redis_client.hvals(f"dramatiq:{outbox.QUEUE}.msgs")
     assert json.loads(body)["args"] == [first]
+    # ...and every commit, coalesced or not, counts in the commit generation (the today
+    # board's cache compares it)
+    assert int(redis_client.get(COMMITTED_KEY)) == 3
     assert outbox.publish_outbox_event(session_factory, redis_client, first,
                                        48 * 3600) == [first, second, third]
 
@@ -161,6 +165,7 @@ def test_the_web_hand_off_sends_one_message_while_one_waits_to_start(
     enqueue(fourth)
     assert sorted(json.loads(b)["args"] for b in redis_client.hvals(
         f"dramatiq:{outbox.QUEUE}.msgs")) == [[first], [fourth]]
+    assert int(redis_client.get(COMMITTED_KEY)) == 4
 
 
 def test_the_web_hand_off_does_not_coalesce_before_a_drain_ran(broker, session_factory,

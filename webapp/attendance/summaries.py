@@ -35,6 +35,7 @@ from webapp.attendance import today
 from webapp.attendance.events import ATTENDANCE_CREATED, ATTENDANCE_UPDATED
 from webapp.branches.models import Branch
 from webapp.clock import utcnow
+from webapp.events.handoff import COMMITTED_KEY
 from webapp.events.subscribers import subscribe
 from webapp.leave.events import LEAVE_CREATED, LEAVE_UPDATED
 
@@ -71,11 +72,16 @@ def versions(redis, branches, now=None):
 
     Read before the caller's own summary query, so the summary it answers is at least as
     new as the version it names."""
+    return stamp(redis, branches, now)[0]
+
+
+def stamp(redis, branches, now=None):
+    """``(versions, generation)``: :func:`versions` and the commit generation
+    (:data:`webapp.events.handoff.COMMITTED_KEY`) in one round trip."""
     now = now or utcnow()
-    if not branches:
-        return {}
-    values = redis.mget([_key(b.code, b.local_date(now), "dirty") for b in branches])
-    return {b.code: _int(v) for b, v in zip(branches, values)}
+    values = redis.mget([COMMITTED_KEY] + [_key(b.code, b.local_date(now), "dirty")
+                                           for b in branches])
+    return {b.code: _int(v) for b, v in zip(branches, values[1:])}, _int(values[0])
 
 
 def _attendance_on(payload, day):

@@ -1,3 +1,4 @@
+import json
 import logging
 
 from pyramid.view import view_config
@@ -72,20 +73,34 @@ def my_attendances(request):
     return _page(request, query, errors, page, per_page)
 
 
-@view_config(route_name="api.today", request_method="GET", renderer="json", permission="admin")
+@view_config(route_name="api.today", request_method="GET", permission="admin")
 def today(request):
+    """The same answer for every admin until the next commit: computed and encoded once
+    per stamp in each process (:mod:`webapp.attendance.today_cache`)."""
     errors = {}
     branch = branch_from_query(request.dbsession, request.GET, errors)
     page, per_page = _today_pagination(request.GET, errors)
     v.raise_if(errors)
     branches = [branch] if branch else all_branches(request.dbsession)
-    # the versions first: the summary below is then at least as new as what they name
-    versions = summary_versions(request, branches)
-    rows, summary, absent = today_board.board(request.dbsession, branches, page=page,
-                                              per_page=per_page, now=request.now)
-    return {"data": rows, "summary": summary,
-            "absent_users": absent, "page": page, "per_page": per_page,
-            "total": summary["checked_in"], "summary_versions": versions}
+    # the stamp first: the board below is then at least as new as what it names
+    versions, generation = summary_stamp(request, branches)
+    cache = request.registry["today_cache"]
+    key = (tuple(b.id for b in branches), tuple(b.local_date(request.now) for b in branches),
+           page, per_page)
+    stamp = (generation, tuple(versions.items()))
+    body = cache.get(key, stamp) if generation is not None else None
+    if body is None:
+        rows, summary, absent = today_board.board(request.dbsession, branches, page=page,
+                                                  per_page=per_page, now=request.now)
+        body = json.dumps({"data": rows, "summary": summary, "absent_users": absent,
+                           "page": page, "per_page": per_page, "total": summary["checked_in"],
+                           "summary_versions": versions}).encode()
+        if generation is not None:
+            cache.put(key, stamp, body)
+    response = request.response
+    response.content_type = "application/json"
+    response.body = body
+    return response
 
 
 def _today_pagination(params, errors):
@@ -98,14 +113,15 @@ def _today_pagination(params, errors):
     return page or 1, per_page or today_board.DEFAULT_PER_PAGE
 
 
-def summary_versions(request, branches):
-    """The live summaries' versions ({code: n}); all 0 while Redis is unreachable, so a
-    page then takes the next pushed summary whatever its version."""
+def summary_stamp(request, branches):
+    """``(versions, generation)`` (:func:`summaries.stamp`); while Redis is unreachable
+    every version is 0, so a page takes the next pushed summary whatever its version, and
+    the generation is None: nothing is cached."""
     try:
-        return summaries.versions(request.redis, branches, request.now)
+        return summaries.stamp(request.redis, branches, request.now)
     except RedisError:
         log.warning("summary versions unavailable (Redis)", exc_info=True)
-        return {b.code: 0 for b in branches}
+        return {b.code: 0 for b in branches}, None
 
 
 def history_filters(request):

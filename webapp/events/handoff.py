@@ -34,13 +34,17 @@ DRAIN_QUEUED_KEY = "absensi:outbox:drain:queued"
 DRAIN_QUEUED_MS = 3_000
 #: left by every drain run: web nodes coalesce only while workers that drain are about
 DRAIN_CAPABLE_KEY = "absensi:outbox:drain:capable"
+#: counts commits that wrote outbox events (each hand-off bumps it): caches of committed
+#: data (webapp.attendance.today_cache) compare it
+COMMITTED_KEY = "absensi:outbox:committed"
 #: rings kept while no consumer waits: enough to wake every consumer of a small cluster
 MAX_RINGS = 16
 
-# KEYS: queued flag, capability, queue list, messages hash, doorbell.
+# KEYS: queued flag, capability, queue list, messages hash, doorbell, commit generation.
 # ARGV: event id, flag ms, coalesce (1/0), Redis message id, message, rings kept.
 # 1: the message is queued; 0: a queued one will read this commit's events.
 _ENQUEUE = """
+redis.call('INCR', KEYS[6])
 if ARGV[3] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then
   if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end
 end
@@ -78,7 +82,8 @@ class Handoff:
         self.script = redis_client.register_script(_ENQUEUE)
         self.coalesce = coalesce
         self.keys = [DRAIN_QUEUED_KEY, DRAIN_CAPABLE_KEY, queue_key(namespace=namespace),
-                     queue_key(namespace=namespace) + ".msgs", bell_key(namespace=namespace)]
+                     queue_key(namespace=namespace) + ".msgs", bell_key(namespace=namespace),
+                     COMMITTED_KEY]
 
     def __call__(self, event_id):
         # Dramatiq's Redis broker gives every enqueued copy its own id in options
