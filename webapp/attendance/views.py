@@ -11,7 +11,7 @@ from webapp.attendance.export import csv_response
 from webapp.attendance.models import Attendance, STATUSES
 from webapp.attendance.serializers import attendance_json, audit_json
 from webapp.branches.geofence import parse_location
-from webapp.branches.services import all_branches, branch_from_query
+from webapp.branches.services import branch_from_query, cached_branches
 from webapp.errors import ApiError
 from webapp.idempotency.services import idempotent_response
 from webapp.pagination import paginate
@@ -78,10 +78,11 @@ def today(request):
     """The same answer for every admin until the next commit: computed and encoded once
     per stamp in each process (:mod:`webapp.attendance.today_cache`)."""
     errors = {}
-    branch = branch_from_query(request.dbsession, request.GET, errors)
+    every_branch = cached_branches(request)
+    branch = branch_from_query(request.dbsession, request.GET, errors, among=every_branch)
     page, per_page = _today_pagination(request.GET, errors)
     v.raise_if(errors)
-    branches = [branch] if branch else all_branches(request.dbsession)
+    branches = [branch] if branch else every_branch
     # the stamp first: the board below is then at least as new as what it names
     versions, generation = summary_stamp(request, branches)
     cache = request.registry["today_cache"]

@@ -29,12 +29,19 @@ class BranchCache:
         return version != self._version or \
             time.monotonic() - self._loaded_at > BRANCH_CACHE_MAX_AGE_SECONDS
 
-    def get(self, branch_id, version):
+    def _current(self, version):
         if self._stale(version):
             with self._lock:  # one reload, not one per request thread
                 if self._stale(version):
                     self._reload(version)
-        return self._branches.get(branch_id)
+        return self._branches
+
+    def get(self, branch_id, version):
+        return self._current(version).get(branch_id)
+
+    def all(self, version):
+        """Every branch, by id."""
+        return sorted(self._current(version).values(), key=lambda b: b.id)
 
     def _reload(self, version):
         with Session(self.engine, expire_on_commit=False) as session:

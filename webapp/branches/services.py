@@ -20,16 +20,28 @@ def branch_by_code(dbsession, code):
     return dbsession.scalar(select(Branch).where(Branch.code == code.strip().upper()))
 
 
-def branch_from_query(dbsession, params, errors):
+def branch_from_query(dbsession, params, errors, *, among=None):
     """The branch a list is filtered by (``?branch=CODE``), None for all; an unknown code
-    is an error on the ``branch`` field."""
+    is an error on the ``branch`` field. *among*: the branches to look in (the node's
+    cache, :func:`cached_branches`) instead of the database."""
     code = params.get("branch")
     if not code:
         return None
-    branch = branch_by_code(dbsession, code)
+    if among is None:
+        branch = branch_by_code(dbsession, code)
+    else:
+        wanted = code.strip().upper()
+        branch = next((b for b in among if b.code == wanted), None)
     if branch is None:
         errors["branch"] = "Kode cabang tidak dikenal."
     return branch
+
+
+def cached_branches(request):
+    """Every branch, by id, from the node's cache (read-only rows shared by the request
+    threads; reloaded after a committed branch change, webapp.branches.cache)."""
+    version = getattr(request.session, "branches_version", None)
+    return request.registry["branch_cache"].all(version)
 
 
 def branch_json(branch):
