@@ -133,7 +133,7 @@ def sweep_requeues(stack):
     counters in Redis live a day): duplicates of messages that were merely queued."""
     import redis
 
-    from tasks.outbox import REQUEUE_COUNT_PREFIX
+    from tasks.outbox.sweep import REQUEUE_COUNT_PREFIX
 
     client = redis.Redis.from_url(stack.cluster.redis_url, decode_responses=True)
     try:
