@@ -57,15 +57,23 @@ class Deployment:
             "secret_key": secrets.token_urlsafe(48),
             "database_password": self.mariadb.password,
             "redis_password": self.redis_password,
+            "sentinel_password": secrets.token_urlsafe(24),
             "ca": self.tls.ca.read_bytes(),
         })
 
     def environment(self, service):
         env = wiring.service_environment(service, **{
             "@mariadb:3306/": f"@127.0.0.1:{self.mariadb.port}/",
-            "//redis:6379/": f"//127.0.0.1:{self.redis.port}/",
+            "//redis-1:6379/": f"//127.0.0.1:{self.redis.port}/",
             "10.231.0.0/24": "127.0.0.1",
         })
+        # One Redis here, without Sentinels or replicas: the app talks to it directly and
+        # publishes without waiting for a replica.
+        for variable in ("REDIS_SENTINELS", "REDIS_SENTINEL_MASTER",
+                         "REDIS_SENTINEL_PASSWORD_FILE"):
+            env.pop(variable, None)
+        if "OUTBOX_PUBLISH_REPLICAS" in env:
+            env["OUTBOX_PUBLISH_REPLICAS"] = "0"
         env["ABSENSI_SITE_URL"] = self.site_url
         # what Swarm makes of the service templates for the first task
         env = {key: value.replace("{{.Task.Slot}}", "1") for key, value in env.items()}

@@ -20,7 +20,12 @@ from webapp.settings import REPO_ROOT, SECRET_VARIABLES
 APP_ROLES = {"app-node-1": "web", "app-node-2": "web", "app-node-3": "web",
              "app-node-4": "web", "gateway": "gateway", "worker": "worker",
              "scheduler": "scheduler", "migrate": "migrate"}
-LONG_RUNNING = {"nginx", "mariadb", "redis", *APP_ROLES} - {"migrate"}
+GALERA = {"mariadb-1": 1, "mariadb-2": 2, "mariadb-3": 3}
+REDIS = {"redis-1": 1, "redis-2": 2, "redis-3": 3}
+SENTINELS = {"sentinel-1": 1, "sentinel-2": 2, "sentinel-3": 3}
+#: one data directory each: the old task stops before the new one starts
+DATA = {*GALERA, *REDIS, *SENTINELS}
+LONG_RUNNING = {"nginx", "haproxy", "backup", *DATA, *APP_ROLES} - {"migrate"}
 CITIES = {"app-node-1": "jakarta", "app-node-2": "bandung", "app-node-3": "surabaya",
           "app-node-4": "bali"}
 # Every docker/nginx.conf the stack has shipped, by its Docker config name (sha256 of the
@@ -31,6 +36,17 @@ NGINX_CONF_VERSIONS = {
     "absensi_nginx_conf_v2": "d63e48e8c92706e54bdbe0470ca2c8fdadef2b44af4a55d88936e71bf468ca2c",
     "absensi_nginx_conf_v3": "f89e6204869012ffc4487eb83792bb91097d9fea2f6ce2600b67573de3c4588f",
 }
+# The same for the data tier's files and the backup loop (name: sha256 of the file).
+CONFIG_VERSIONS = {
+    "absensi_galera_cnf_v1": "ede4047968396168d8fe5551f427ab04c994a7f0e9398caa47478206415c0e63",
+    "absensi_galera_start_v1": "aa9f1cb5872476af0b6e36eb5d22de2619729b31bed45bc518206bdf1765e69a",
+    "absensi_galera_health_v1": "7bc017f135062020e7ba69ee3e8c51a418455d1b4a2cb9081047742e1cef30cc",
+    "absensi_haproxy_cfg_v1": "2c8df67ba14ca42736ea04ceddc26045a01ba28c9a17763d1d88dcea057561a3",
+    "absensi_redis_start_v1": "ed20c67c48e26cc004ae619f2b28f077ff7a0ca2035bb12f88a3b2e980281924",
+    "absensi_sentinel_start_v1": "d0217b960f6693bded6864921b65992dacc05d860001da56cf01e0dc8f0a5f26",
+    "absensi_backup_sh_v1": "a3c5597c2911e4009b996bf1dd8c07f1a21f2fabfde8bce25c91e83c917ac2d4",
+}
+DOCKER = REPO_ROOT / "docker"
 
 
 def duration(text):
@@ -76,7 +92,7 @@ def test_docker_stack_config_refuses_a_release_without_an_image(tmp_path):
 
 def test_every_role_is_a_service_of_the_one_image_with_its_command(stack):
     services = stack["services"]
-    assert set(services) == {"nginx", "mariadb", "redis", *APP_ROLES}
+    assert set(services) == {"nginx", "haproxy", "backup", *DATA, *APP_ROLES}
     for name, role in APP_ROLES.items():
         assert services[name]["image"] == "absensi:0.1.0", name
         assert services[name]["command"][0] == role, name
@@ -84,9 +100,12 @@ def test_every_role_is_a_service_of_the_one_image_with_its_command(stack):
         assert services[name]["environment"]["APP_NODE_ID"] == name
         assert services[name]["deploy"]["placement"]["constraints"] == [
             f"node.labels.absensi.city == {city}"]
-    for name in ("mariadb", "redis"):
-        assert services[name]["deploy"]["placement"]["constraints"] == [
-            "node.labels.absensi.data == true"]
+    # each data server on its own labelled node: mariadb-N on absensi.db=N, redis-N and
+    # sentinel-N on absensi.redis=N
+    for names, label in ((GALERA, "db"), (REDIS, "redis"), (SENTINELS, "redis")):
+        for name, n in names.items():
+            assert services[name]["deploy"]["placement"]["constraints"] == [
+                f"node.labels.absensi.{label} == {n}"], name
 
 
 def test_replicas_and_the_one_shot_migration_job(stack):
@@ -115,8 +134,8 @@ def test_updates_roll_one_at_a_time_and_roll_back_on_failure(stack):
         assert duration(update["monitor"]) >= 30, name
         assert deploy["rollback_config"]["parallelism"] == 1, name
         # start-first except where two tasks cannot coexist: nginx's host ports, and one
-        # data directory each for MariaDB and Redis
-        expected = "stop-first" if name in ("nginx", "mariadb", "redis") else "start-first"
+        # data directory each for the MariaDB, Redis and Sentinel nodes
+        expected = "stop-first" if name in {"nginx", *DATA} else "start-first"
         assert update["order"] == expected, name
         restart = deploy["restart_policy"]
         assert restart["condition"] == "on-failure" and 0 < restart["max_attempts"] <= 10, name
@@ -142,8 +161,10 @@ def test_every_long_running_service_has_a_healthcheck(stack):
     for name in set(APP_ROLES) - {"migrate"}:
         assert stack["services"][name]["healthcheck"]["test"] == [
             "CMD", "/opt/absensi/healthcheck"]
-    # MariaDB's own image ships its healthcheck script
-    assert stack["services"]["mariadb"]["healthcheck"]["test"][:2] == ["CMD", "healthcheck.sh"]
+    # a Galera node is healthy while Synced (or donating a copy to a joining node)
+    for name in GALERA:
+        assert stack["services"][name]["healthcheck"]["test"] == [
+            "CMD", "/usr/local/bin/galera-health", "--allow-donor"]
 
 
 def test_secrets_come_as_versioned_files_and_never_through_the_environment(stack):
@@ -191,13 +212,21 @@ def test_only_nginx_publishes_ports_443_and_80_on_an_encrypted_overlay(stack):
 
 def test_mariadb_and_redis_keep_their_data_and_speak_tls_only(stack):
     services = stack["services"]
-    assert "mariadb-data:/var/lib/mysql" in str(services["mariadb"]["volumes"]) \
-        or services["mariadb"]["volumes"][0]["target"] == "/var/lib/mysql"
-    assert services["redis"]["volumes"][0]["target"] == "/data"
-    assert "--require-secure-transport=ON" in services["mariadb"]["command"]
-    redis_command = " ".join(services["redis"]["command"])
-    assert "--port 0 --tls-port 6379" in redis_command
-    assert "requirepass" in redis_command and "/run/secrets/redis_password" in redis_command
+    # one volume per data server
+    volumes = {name: [(v["source"], v["target"]) for v in services[name]["volumes"]]
+               for name in DATA}
+    for name in GALERA:
+        assert volumes[name] == [(f"{name}-data", "/var/lib/mysql")]
+        assert "--require-secure-transport=ON" in services[name]["command"]
+    for name in {*REDIS, *SENTINELS}:
+        assert volumes[name] == [(f"{name}-data", "/data")]
+    # Galera replicates and copies over TLS; Redis and the Sentinels have no plaintext port
+    galera = (DOCKER / "galera" / "galera.cnf").read_text()
+    assert "socket.ssl=yes" in galera and "ssl-mode = VERIFY_CA" in galera
+    for script in ("start.sh", "sentinel.sh"):
+        text = (DOCKER / "redis" / script).read_text()
+        assert 'echo "port 0"' in text and "tls-replication yes" in text, script
+        assert "requirepass" in text and "/run/secrets/" in text, script
 
 
 def test_the_data_servers_secrets_are_readable_by_their_user_only(stack):
@@ -205,7 +234,11 @@ def test_the_data_servers_secrets_are_readable_by_their_user_only(stack):
     owned = [secret for service in stack["services"].values()
              for secret in service.get("secrets", [])
              if isinstance(secret, dict) and secret.get("uid") == "999"]
-    assert len(owned) == 3 and all(secret.get("mode") == 0o400 for secret in owned), owned
+    assert owned and all(secret.get("mode") == 0o400 for secret in owned), owned
+    # every data server's key is its own
+    for name in DATA:
+        keys = [s for s in stack["services"][name]["secrets"] if s["source"].endswith("_key")]
+        assert [(s["uid"], s["mode"]) for s in keys] == [("999", 0o400)], name
 
 
 def test_a_changed_nginx_conf_gets_a_new_config_name():
@@ -219,3 +252,132 @@ def test_a_changed_nginx_conf_gets_a_new_config_name():
     assert NGINX_CONF_VERSIONS[name] == digest, (
         f"docker/nginx.conf changed (sha256 {digest}): record it under the next "
         f"absensi_nginx_conf_vN here and in docker-stack-production.yml")
+
+
+def test_galera_nodes_are_pinned_and_find_each_other(stack):
+    services = stack["services"]
+    for name in GALERA:
+        node = services[name]
+        assert node["image"].startswith("mariadb:10.11"), name
+        assert node["entrypoint"] == ["/usr/local/bin/galera-start"], name
+        assert node["environment"]["GALERA_NODE_NAME"] == name
+        # the task's own address (no virtual IP) for the peers and HAProxy's checks
+        assert node["deploy"]["endpoint_mode"] == "dnsrr", name
+        assert node["deploy"]["replicas"] == 1, name
+        assert {c["target"] for c in node["configs"]} == {
+            "/etc/mysql/conf.d/galera.cnf", "/usr/local/bin/galera-start",
+            "/usr/local/bin/galera-health"}, name
+    # only the first node may start a new cluster on the first deploy
+    assert [n for n in GALERA if services[n]["environment"].get("GALERA_BOOTSTRAP")] == [
+        "mariadb-1"]
+    galera = (DOCKER / "galera" / "galera.cnf").read_text()
+    assert "wsrep_cluster_address = gcomm://tasks.mariadb-1,tasks.mariadb-2,tasks.mariadb-3" \
+        in galera
+    assert "wsrep_sst_method = mariabackup" in galera
+
+
+def haproxy_listen(section):
+    """The lines of *section* (``listen mariadb``) of docker/haproxy/haproxy.cfg."""
+    lines, inside = [], False
+    for line in (DOCKER / "haproxy" / "haproxy.cfg").read_text().splitlines():
+        if line and not line[0].isspace():
+            inside = line.strip() == section
+            continue
+        if inside and line.strip() and not line.strip().startswith("#"):
+            lines.append(line.split())
+    return lines
+
+
+def test_writes_go_through_haproxy_to_one_synced_galera_node(stack):
+    services = stack["services"]
+    # the apps name `mariadb`: HAProxy's alias on the network
+    assert services["haproxy"]["networks"]["absensi"]["aliases"] == ["mariadb"]
+    assert "@mariadb:3306/" in services["app-node-1"]["environment"]["DATABASE_URL"]
+    assert not set(GALERA) & {"mariadb"}
+    assert [c["target"] for c in services["haproxy"]["configs"]] == [
+        "/usr/local/etc/haproxy/haproxy.cfg"]
+    lines = haproxy_listen("listen mariadb")
+    servers = [line for line in lines if line[0] == "server"]
+    # every node once, in order; one active writer, the others backups
+    assert [line[1] for line in servers] == list(GALERA)
+    assert [line[2] for line in servers] == [f"tasks.{n}:3306" for n in GALERA]
+    assert [line for line in servers if "backup" not in line] == [servers[0]]
+    assert all("check" in line for line in servers)
+    # the check: an HTTP GET on each node's health port, healthy only on 200
+    assert ["option", "httpchk"] in lines
+    assert ["http-check", "expect", "status", "200"] in lines
+    default_server = next(line for line in lines if line[0] == "default-server")
+    assert default_server[1:3] == ["port", "9200"]
+    for option in ("on-marked-down", "on-marked-up"):
+        assert option in default_server
+    # which answers 200 only while the node is Synced (state 4) and ready
+    health = (DOCKER / "galera" / "health.sh").read_text()
+    assert 'allowed="4"' in health and "wsrep_ready" in health
+    assert "socat" in (DOCKER / "galera" / "start.sh").read_text()
+
+
+def test_three_redis_servers_under_three_sentinels_with_quorum_2(stack):
+    services = stack["services"]
+    for name in {*REDIS, *SENTINELS}:
+        assert services[name]["deploy"]["endpoint_mode"] == "dnsrr", name
+        assert services[name]["environment"]["REDIS_INITIAL_PRIMARY"] == "redis-1", name
+    for name in REDIS:
+        assert services[name]["environment"]["REDIS_NODE_NAME"] == name
+        assert services[name]["command"] == ["/usr/local/bin/redis-start"]
+    for name in SENTINELS:
+        assert services[name]["environment"]["SENTINEL_NODE_NAME"] == name
+        assert services[name]["environment"]["SENTINEL_QUORUM"] == "2"
+        assert services[name]["command"] == ["/usr/local/bin/sentinel-start"]
+    sentinel = (DOCKER / "redis" / "sentinel.sh").read_text()
+    assert 'echo "sentinel monitor $master $primary 6379 $quorum"' in sentinel
+    # every app process finds the primary through the three Sentinels and publishes an
+    # event only once a replica has it
+    for name in {*APP_ROLES, "backup"}:
+        environment = services[name]["environment"]
+        assert environment["REDIS_SENTINELS"] == ",".join(f"{s}:26379" for s in SENTINELS)
+        assert environment["REDIS_SENTINEL_MASTER"] == "absensi"
+        assert environment["REDIS_SENTINEL_PASSWORD_FILE"] == "/run/secrets/sentinel_password"
+        assert environment["OUTBOX_PUBLISH_REPLICAS"] == "1"
+
+
+def test_a_backup_job_dumps_the_database_every_night_into_a_volume(stack):
+    backup = stack["services"]["backup"]
+    assert backup["image"] == "absensi:0.1.0"
+    assert backup["command"] == ["shell", "/opt/absensi/backup"]
+    assert [c["target"] for c in backup["configs"]] == ["/opt/absensi/backup"]
+    assert [(v["source"], v["target"]) for v in backup["volumes"]] == [
+        ("backups", "/var/backups/absensi")]
+    assert backup["deploy"]["placement"]["constraints"] == ["node.labels.absensi.backup == true"]
+    assert backup["environment"]["BACKUP_DIR"] == "/var/backups/absensi"
+    script = (DOCKER / "backup.sh").read_text()
+    assert 'absensi db backup --output-dir "$dir" --keep-days "$keep"' in script
+    # the image has the client tools it runs, and the directory the volume mounts on
+    dockerfile = (DOCKER / "Dockerfile").read_text()
+    assert "mariadb-client" in dockerfile and "/var/backups/absensi" in dockerfile
+
+
+def test_a_changed_data_tier_file_gets_a_new_config_name():
+    configs = wiring.stack()["configs"]
+    for key, config in configs.items():
+        if key == "nginx_conf":
+            continue
+        digest = hashlib.sha256((REPO_ROOT / config["file"]).read_bytes()).hexdigest()
+        assert CONFIG_VERSIONS.get(config["name"]) == digest, (
+            f"{config['file']} changed (sha256 {digest}): give {key} the next _vN name "
+            f"here and in docker-stack-production.yml")
+
+
+@pytest.mark.parametrize("script", ["galera/start.sh", "galera/health.sh", "backup.sh"])
+def test_the_data_tier_bash_scripts_parse(script):
+    result = subprocess.run(["bash", "-n", str(DOCKER / script)], capture_output=True,
+                            text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("script", ["redis/start.sh", "redis/sentinel.sh"])
+def test_the_redis_scripts_parse_as_posix_sh(script):
+    # the redis image runs them with its /bin/sh (dash)
+    sh = shutil.which("dash") or "sh"
+    result = subprocess.run([sh, "-n", str(DOCKER / script)], capture_output=True, text=True,
+                            timeout=30)
+    assert result.returncode == 0, result.stderr
