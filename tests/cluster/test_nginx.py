@@ -255,6 +255,26 @@ def test_nginx_s_own_errors_are_json_naming_the_load_balancer(lb):
     assert down[1]["Retry-After"] == "2"
 
 
+def test_a_method_nginx_refuses_itself_answers_a_json_405_with_allow(lb):
+    cluster, nodes, _ = lb
+    # When a client sends TRACE (nginx refuses it before any location), or POSTs a static
+    # file nginx serves itself
+    trace = request(cluster, "TRACE", "/api/me")
+    static = request(cluster, "POST", "/static/css/app.css", body=b"{}",
+                     headers={"Content-Type": "application/json"})
+
+    # Then nginx answers 405 in the API's JSON shape, from "lb", saying what is allowed
+    for status, headers, body in (trace, static):
+        assert status == 405
+        assert headers["Content-Type"].startswith("application/json")
+        assert headers["X-Node-Id"] == "lb"
+        assert headers["Allow"] == "GET, HEAD, POST, PATCH, DELETE"
+        assert json.loads(body) == {"error": "method_not_allowed",
+                                    "message": "Metode tidak didukung."}
+    # and no node saw either request
+    assert not [r for node in nodes for r in node.requests if r[0] in ("TRACE", "POST")]
+
+
 def test_login_is_rate_limited_per_address_with_a_json_429(lb):
     cluster, nodes, _ = lb
     # When one address posts logins from 20 connections at once until nginx refuses one

@@ -35,6 +35,7 @@ NGINX_CONF_VERSIONS = {
     "absensi_nginx_conf_v1": "a1ee698565dd5fcb2bc716dcc92978801fc603f1826cffaa76fc4593b0e1c4f5",
     "absensi_nginx_conf_v2": "d63e48e8c92706e54bdbe0470ca2c8fdadef2b44af4a55d88936e71bf468ca2c",
     "absensi_nginx_conf_v3": "f89e6204869012ffc4487eb83792bb91097d9fea2f6ce2600b67573de3c4588f",
+    "absensi_nginx_conf_v4": "39a9dcd616e8c4b83908df66ffbda68a345b5fa71c62fc8f5618f0d45143d298",
 }
 # The same for the data tier's files and the backup loop (name: sha256 of the file).
 CONFIG_VERSIONS = {

@@ -46,7 +46,9 @@ def test_the_stack_rendering_has_the_swarm_parts_and_the_shared_ones():
     assert "daemon off;" not in text  # the image's command says it
     # and what every front has: /metrics hidden, the login throttle, JSON errors, TLS 1.2+
     for line in ("location = /metrics", "limit_req zone=absensi_login",
-                 "error_page 502 @error_502;", "ssl_protocols TLSv1.2 TLSv1.3;",
+                 "error_page 502 @error_502;", "error_page 405 @error_405;",
+                 'add_header Allow "GET, HEAD, POST, PATCH, DELETE" always;',
+                 "ssl_protocols TLSv1.2 TLSv1.3;",
                  "proxy_next_upstream error timeout non_idempotent;"):
         assert line in text, line
 
