@@ -10,8 +10,14 @@ from webapp.branches.services import all_branches, branch_json
 from webapp.errors import OUTAGES
 
 
+#: Indonesia's zones as people name them (branch cards show these, not the IANA name)
+ZONE_NAMES = {"Asia/Jakarta": "WIB", "Asia/Pontianak": "WIB", "Asia/Makassar": "WITA",
+              "Asia/Jayapura": "WIT"}
+
+
 def page_context(request, page):
     return {
+        "zone_names": ZONE_NAMES,
         "user": user_json(request.user) if request.user else None,
         # visitors who are not logged in get no token, hence no session (bots included);
         # the login call is CSRF-exempt and answers with the new session's token
@@ -68,13 +74,15 @@ def shell_view(page):
 
 def error_page(request, status, title, message, *, with_user=True):
     """The error page in the app's layout (see :func:`webapp.errors.error_page`)."""
-    user = None
+    user, csrf_token = None, ""
     if with_user:
         try:
             user = request.user
+            # a signed-in visitor can still log out from here (POST needs the token)
+            csrf_token = get_csrf_token(request) if user else ""
         except OUTAGES:
-            user = None
-    context = {"user": user_json(user) if user else None, "csrf_token": "",
+            user, csrf_token = None, ""
+    context = {"user": user_json(user) if user else None, "csrf_token": csrf_token,
                "node_id": request.registry.settings["app.node_id"], "branches": [],
                "page": "error", "status": status, "title": title, "message": message}
     response = render_to_response("webapp:templates/error.jinja2", context, request=request)

@@ -254,6 +254,10 @@
   const STATUS_LABELS = { present: "Tepat waktu", late: "Terlambat" };
   // Indonesia's three zones by UTC offset (the API sends the branch's own offset)
   const ZONE_NAMES = { "+07:00": "WIB", "+08:00": "WITA", "+09:00": "WIT" };
+  // ... and by the branch's IANA zone (webapp/pages/views.py ZONE_NAMES says the same)
+  const IANA_ZONE_NAMES = {
+    "Asia/Jakarta": "WIB", "Asia/Pontianak": "WIB", "Asia/Makassar": "WITA", "Asia/Jayapura": "WIT",
+  };
   const ROLE_LABELS = { admin: "Admin", employee: "Karyawan" };
   const LEAVE_KIND_LABELS = { izin: "Izin", sakit: "Sakit", cuti: "Cuti" };
   const LEAVE_STATUS_LABELS = {
@@ -285,6 +289,24 @@
     },
     zone(offset) {
       return ZONE_NAMES[offset] || (offset && offset !== "Z" ? "UTC" + offset : "UTC");
+    },
+    /** "WIB" for "Asia/Jakarta", "WITA" for "Asia/Makassar", "WIT" for "Asia/Jayapura". */
+    zoneName(timeZone) {
+      return IANA_ZONE_NAMES[timeZone] || timeZone || "";
+    },
+    /** The time now on a branch's clock with its zone: "08:05 WITA" (seconds on request). */
+    nowIn(timeZone, options) {
+      const withSeconds = options && options.seconds;
+      let text;
+      try {
+        text = new Intl.DateTimeFormat("en-GB", {
+          timeZone: timeZone || undefined, hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+          second: withSeconds ? "2-digit" : undefined,
+        }).format(new Date());
+      } catch (e) {
+        return new Date().toTimeString().slice(0, withSeconds ? 8 : 5);
+      }
+      return text + " " + Absensi.fmt.zoneName(timeZone);
     },
     date(ymd) {
       return ymd ? dateFormat.format(ymdToDate(ymd)) : "–";
@@ -441,9 +463,13 @@
     async decide(item, action) {
       this.busyId = item.id;
       const note = this.note.trim();
+      // the clicked button goes away with the decision: focus then moves to the row's new
+      // status, not to the top of the page
+      const row = document.activeElement ? document.activeElement.closest("tr") : null;
       try {
         const updated = await Absensi.api.post(path + "/" + item.id + "/" + action, note ? { note } : {});
         this.apply(updated);
+        if (row) this.$nextTick(() => row.isConnected && Absensi.focusResult(row.querySelector(".badge") || row));
         this.note = "";
         Absensi.toast("Pengajuan " + updated.user.name + " " + statusLabel(updated.status).toLowerCase(),
                       { kind: updated.status === "approved" ? "success" : "info" });
@@ -593,6 +619,63 @@
     });
   };
   if (Absensi.context.user) Absensi.keepSessionAlive();
+
+  // ---------------------------------------------------------------- tabs
+  // Every [role=tablist] is a WAI-ARIA tablist: the arrow keys, Home and End move to a
+  // tab and select it; only the selected tab is in the Tab order (roving tabindex), so
+  // Tab goes from the tabs to the panel.
+  function syncTabindex(list) {
+    list.querySelectorAll('[role="tab"]').forEach((tab) => {
+      tab.tabIndex = tab.getAttribute("aria-selected") === "true" ? 0 : -1;
+    });
+  }
+  document.addEventListener("keydown", (event) => {
+    const tab = event.target.closest ? event.target.closest('[role="tab"]') : null;
+    const list = tab && tab.closest('[role="tablist"]');
+    if (!list || event.altKey || event.ctrlKey || event.metaKey) return;
+    const tabs = Array.from(list.querySelectorAll('[role="tab"]')).filter((t) => !t.disabled);
+    const i = tabs.indexOf(tab);
+    const target = { ArrowRight: tabs[(i + 1) % tabs.length], ArrowLeft: tabs[(i - 1 + tabs.length) % tabs.length],
+                     Home: tabs[0], End: tabs[tabs.length - 1] }[event.key];
+    if (!target) return;
+    event.preventDefault();
+    target.click();
+    target.focus();
+  });
+  document.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll('[role="tablist"]').forEach((list) => {
+      syncTabindex(list);
+      // the page's component sets aria-selected: follow it
+      new MutationObserver(() => syncTabindex(list)).observe(list, {
+        subtree: true, attributes: true, attributeFilter: ["aria-selected"],
+      });
+    });
+  });
+
+  // ---------------------------------------------------------------- focus
+  /** Move focus to ``el`` (made focusable by script only) so a screen reader reads it. */
+  Absensi.focusResult = function (el) {
+    if (!el) return;
+    // a control keeps its own place in the Tab order; a status or region gets tabindex=-1
+    if (el.tabIndex < 0 && !el.hasAttribute("tabindex")) el.setAttribute("tabindex", "-1");
+    el.focus({ preventScroll: false });
+  };
+
+  // A closed dialog gives focus back to what opened it (the last focused control outside
+  // any dialog), or to the main content when that control is gone (a re-drawn row).
+  let lastOutsideDialog = null;
+  document.addEventListener("focusin", (event) => {
+    if (!event.target.closest("dialog")) lastOutsideDialog = event.target;
+  });
+  document.addEventListener("close", (event) => {
+    if (!(event.target instanceof HTMLDialogElement)) return;
+    setTimeout(() => {
+      const active = document.activeElement;
+      if (active && active !== document.body && !event.target.contains(active)) return;
+      const opener = lastOutsideDialog && lastOutsideDialog.isConnected ? lastOutsideDialog : null;
+      Absensi.focusResult(opener || document.getElementById("main"));
+    }, 0);
+  }, true);
 
   // ---------------------------------------------------------------- logout
   async function logout(button) {

@@ -158,7 +158,9 @@ document.addEventListener("alpine:init", () => {
     },
   }));
 
+  // on the admin's branch clock, with its zone ("08:05 WITA"): admins work across zones
   function localTime() {
-    return new Date().toLocaleTimeString("id-ID", { hour: "2-digit", minute: "2-digit" });
+    const user = Absensi.context.user;
+    return Absensi.fmt.nowIn(user && user.branch ? user.branch.timezone : undefined);
   }
 });

@@ -120,6 +120,8 @@ document.addEventListener("alpine:init", () => {
         if (kind === "check-in") this.todayDate = att.work_date;
         this.apply(att);
         this.note = "";
+        // the pressed button may now be disabled: focus the new status, which is read out
+        this.$nextTick(() => Absensi.focusResult(document.getElementById("today-status")));
         Absensi.toast(
           kind === "check-in"
             ? "Absen masuk tercatat pukul " + Absensi.fmt.time(att.check_in_at) + " (" + Absensi.fmt.status(att.status) + ")"

@@ -66,7 +66,8 @@ document.addEventListener("alpine:init", () => {
         );
         this.nodes = live.concat(down);
         this.error = "";
-        this.updatedAt = new Date().toLocaleTimeString("id-ID", { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+        const user = Absensi.context.user;
+        this.updatedAt = Absensi.fmt.nowIn(user && user.branch ? user.branch.timezone : undefined, { seconds: true });
       } catch (err) {
         if (seq === this.seq) this.error = "Daftar server gagal dimuat: " + err.userMessage;
       } finally {
