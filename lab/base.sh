@@ -10,15 +10,19 @@ set -euo pipefail
 
 base=${1:?usage: lab/base.sh BASE_DIR}
 
-# What the roles install (common, pki, mariadb, redis, absensi_app, nginx_lb) plus what
-# Ansible itself needs on a target (python3, python3-apt for the apt module).
+# What the roles install (common, pki, mariadb/Galera, redis/Sentinel, haproxy, absensi_app,
+# nginx_lb, the monitoring play's Prometheus and exporters) plus what Ansible itself needs on
+# a target (python3, python3-apt for the apt module).
 LAB_PACKAGES=(
     python3 python3-apt python3-venv python3-cryptography python3-pymysql
     ca-certificates openssl tzdata iproute2 procps
-    mariadb-server mariadb-client redis-server nginx
+    mariadb-server mariadb-client galera-4 mariadb-backup socat
+    redis-server redis-sentinel haproxy nginx
+    prometheus prometheus-alertmanager prometheus-node-exporter
+    prometheus-mysqld-exporter prometheus-redis-exporter
 )
 stamp="$base/.absensi-lab-base"
-want="packages: ${LAB_PACKAGES[*]}"
+want="packages: ${LAB_PACKAGES[*]}; boot: units the roles enable"
 
 if [[ -f $stamp && "$(cat "$stamp")" == "$want" ]]; then
     echo "lab: base $base is up to date"
@@ -53,6 +57,9 @@ trap - EXIT
 # check that the packages are there).
 : >"$base.tmp/etc/resolv.conf"
 rm -f "$base.tmp/usr/sbin/policy-rc.d"
+# Nothing starts at a host's "boot" (lab/hosts.sh start) unless a role enabled it: the
+# packages enabled their units on every host (MariaDB, Prometheus, ... also on a web host).
+rm -f "$base.tmp"/etc/systemd/system/multi-user.target.wants/*
 echo "$want" >"$base.tmp/.absensi-lab-base"
 rm -rf "$base"
 mv "$base.tmp" "$base"

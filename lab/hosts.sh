@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Create or destroy the lab's seven hosts (see lab/lab.conf):
+# Create or destroy the lab's hosts (see lab/lab.conf), or cut one's power:
 #
 #   lab/hosts.sh create LAB_DIR    one overlay of LAB_DIR/base per host, a network namespace
 #                                  on a private bridge, its own hostname, the systemctl shim
 #   lab/hosts.sh destroy LAB_DIR   kill every process running in a host, unmount, delete the
 #                                  namespaces, veths and the bridge; safe to run at any time
+#   lab/hosts.sh stop NAME [LAB_DIR]   power loss: SIGKILL every process of host NAME, its
+#                                  network link down, its /run emptied (a tmpfs, like a boot's)
+#   lab/hosts.sh start NAME [LAB_DIR]  power back: link up, then the host "boots" (the shim
+#                                  starts the units the roles enabled) in the background
+# stop and start return at once; LAB_DIR defaults to var/lab.
 #
 # `destroy` finds what to remove from the machine's own state (/proc, /proc/mounts, `ip`),
 # not from bookkeeping, so it also cleans up after a `create` that failed half-way.
@@ -12,8 +17,12 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/lab.conf"
 
-action=${1:?usage: lab/hosts.sh create|destroy LAB_DIR}
-lab=$(realpath -m "${2:?usage: lab/hosts.sh create|destroy LAB_DIR}")
+usage="usage: lab/hosts.sh create|destroy LAB_DIR | stop|start NAME [LAB_DIR]"
+action=${1:?$usage}
+case $action in
+    stop|start) host=${2:?$usage}; lab=$(realpath -m "${3:-$here/../var/lab}") ;;
+    *) lab=$(realpath -m "${2:?$usage}") ;;
+esac
 hosts_dir=$lab/hosts
 
 # The shim that stands in for systemd inside each host (docker-systemctl-replacement).
@@ -119,12 +128,58 @@ destroy() {
         echo "lab: some mounts under $hosts_dir are still busy" >&2
         exit 1
     fi
-    rm -rf "$hosts_dir" "$lab/bin" "$lab/lab.env"
+    rm -rf "$hosts_dir" "$lab/bin" "$lab/lab.env" "$lab"/boot-*.log
     echo "lab: destroyed"
+}
+
+# Every pid of one host: its root directory is the host's, or it lives in its namespace.
+host_pids() {
+    local name=$1 pid root=$hosts_dir/$1/root
+    for pid in /proc/[0-9]*; do
+        pid=${pid#/proc/}
+        if [[ $(readlink "/proc/$pid/root" 2>/dev/null) == "$root" ]]; then echo "$pid"; fi
+    done
+    ip netns pids "$LAB_NETNS_PREFIX$name" 2>/dev/null || true
+}
+
+known_host() {
+    local entry
+    for entry in "${LAB_HOSTS[@]}"; do [[ ${entry%%:*} == "$1" ]] && return 0; done
+    echo "lab: no host $1 (lab/lab.conf)" >&2
+    exit 2
+}
+
+stop() {
+    known_host "$host"
+    local pids attempt root=$hosts_dir/$host/root
+    ip link set "$LAB_VETH_PREFIX$host" down
+    ip -n "$LAB_NETNS_PREFIX$host" link set eth0 down
+    for attempt in 1 2 3 4 5; do
+        pids=$(host_pids "$host" | sort -u | grep -vx "$$" || true)
+        if [[ -z $pids ]]; then break; fi
+        kill -KILL $pids 2>/dev/null || true
+        sleep 0.2
+    done
+    # What a power loss takes with it: /run (pid files, sockets, the shim's unit states).
+    umount "$root/run" 2>/dev/null || umount -l "$root/run"
+    mount -t tmpfs -o mode=0755,size=64m tmpfs "$root/run"
+    echo "lab: $host stopped"
+}
+
+start() {
+    known_host "$host"
+    ip link set "$LAB_VETH_PREFIX$host" up
+    ip -n "$LAB_NETNS_PREFIX$host" link set eth0 up
+    # The boot: every unit a role enabled (multi-user.target), in the background.
+    setsid "$lab/bin/chroot-$host" "$hosts_dir/$host/root" /usr/bin/systemctl default \
+        </dev/null >"$lab/boot-$host.log" 2>&1 &
+    echo "lab: $host starting (log: $lab/boot-$host.log)"
 }
 
 case $action in
     create) create ;;
     destroy) destroy ;;
-    *) echo "usage: lab/hosts.sh create|destroy LAB_DIR" >&2; exit 2 ;;
+    stop) stop ;;
+    start) start ;;
+    *) echo "$usage" >&2; exit 2 ;;
 esac

@@ -1,4 +1,4 @@
-"""The lab: seven Debian hosts made by `make lab`, once per test session, always torn down.
+"""The lab: eleven Debian hosts made by `make lab`, once per test session, always torn down.
 
 ``LAB_REUSE=1`` uses a lab that is already up (var/lab/lab.env) and leaves it running;
 ``LAB_FULL=1`` (``make test-lab``) also runs the slow tests CI skips (rolling update under

@@ -5,6 +5,8 @@ Everything here sends traffic only to the lab's own addresses (lab/lab.conf).
 import os
 import re
 import subprocess
+import time
+import uuid
 from pathlib import Path
 
 from tests.http_client import HttpClient
@@ -113,3 +115,138 @@ class Client(HttpClient):
 
     def __init__(self, base_url, ca_file):
         super().__init__(base_url, ca_file=ca_file)
+
+
+# --- The data tier (Galera, Redis under Sentinel) and faults (lab/hosts.sh stop/start) ---
+
+DATA_HOSTS = ["data-1", "data-2", "data-3"]
+SENTINEL_MASTER = "absensi"
+SENTINEL_PORT = 26379
+
+
+def host_address(host):
+    """The private address of lab host *host* (inventory/lab/hosts.yml)."""
+    import yaml
+
+    def walk(group):
+        for name, values in (group.get("hosts") or {}).items():
+            if name == host and values and "private_address" in values:
+                return values["private_address"]
+        for child in (group.get("children") or {}).values():
+            found = walk(child or {})
+            if found:
+                return found
+        return None
+
+    address = walk(yaml.safe_load((INVENTORY / "hosts.yml").read_text())["all"])
+    assert address, f"no address for {host}"
+    return address
+
+
+def lab_hosts(action, host):
+    """``lab/hosts.sh stop|start HOST``: returns at once."""
+    result = subprocess.run(["bash", "lab/hosts.sh", action, host, str(LAB_DIR)], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def cut_network(host, cut):
+    """Take lab host *host*'s link down (*cut*) or up again; its processes keep running."""
+    conf = (REPO_ROOT / "lab" / "lab.conf").read_text()
+    prefix = re.search(r"^LAB_VETH_PREFIX=(\S+)", conf, re.M)
+    subprocess.run(["ip", "link", "set", f"{prefix.group(1)}{host}", "down" if cut else "up"],
+                   check=True, timeout=30)
+
+
+def galera_status(host):
+    """``{wsrep_cluster_size: '3', ...}`` of one Galera node ({} when it does not answer)."""
+    result = on_host(host, "mariadb --connect-timeout=3 -N -B -e "
+                           "\"SHOW GLOBAL STATUS LIKE 'wsrep_%'\"", check=False, timeout=30)
+    return dict(line.split("\t", 1) for line in result.stdout.splitlines() if "\t" in line)
+
+
+def sentinel(lab, host):
+    """A client of the Sentinel on data host *host* (TLS verified, the Sentinels' password)."""
+    import redis
+
+    secret = LAB_DIR / "hosts" / "web-jkt" / "root" / "etc/absensi/secrets/redis_sentinel_password"
+    return redis.Redis(host=host_address(host), port=SENTINEL_PORT, ssl=True,
+                       ssl_ca_certs=lab["LAB_CA"], ssl_cert_reqs="required",
+                       password=secret.read_text().strip(), socket_timeout=5,
+                       socket_connect_timeout=5, decode_responses=True)
+
+
+def redis_primary(lab, hosts=DATA_HOSTS):
+    """The data host the reachable Sentinels name as the Redis primary (None: no answer)."""
+    import redis
+
+    by_address = {host_address(host): host for host in DATA_HOSTS}
+    for host in hosts:
+        try:
+            address = sentinel(lab, host).execute_command(
+                "SENTINEL", "get-master-addr-by-name", SENTINEL_MASTER)
+        except (redis.RedisError, OSError):
+            continue
+        if address:
+            return by_address.get(address[0])
+    return None
+
+
+def make_redis_primary(lab, host, *, attempts=6):
+    """Fail the Redis primary over (SENTINEL FAILOVER) until *host* holds it, bounded."""
+    for _ in range(attempts):
+        if redis_primary(lab) == host:
+            return
+        before = redis_primary(lab)
+        sentinel(lab, DATA_HOSTS[0] if host != DATA_HOSTS[0] else DATA_HOSTS[1]).execute_command(
+            "SENTINEL", "failover", SENTINEL_MASTER)
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline and redis_primary(lab) in (before, None):
+            time.sleep(1)
+        time.sleep(3)   # the new primary's replicas reconnect
+    assert redis_primary(lab) == host, f"Redis primary is {redis_primary(lab)}, not {host}"
+
+
+def database_writer(host="web-jkt"):
+    """The Galera node a host's HAProxy sends the app's connections to (wsrep_node_name)."""
+    result = python_on_host(host, WRITER_QUERY)
+    return result.stdout.strip()
+
+
+WRITER_QUERY = """
+import pymysql
+password = open("/etc/absensi/secrets/database_password").read().strip()
+connection = pymysql.connect(host="127.0.0.1", user="absensi", password=password,
+                             database="absensi", ssl_ca="/etc/absensi/pki/ca.crt",
+                             ssl_verify_cert=True, connect_timeout=5)
+with connection.cursor() as cursor:
+    cursor.execute("SELECT @@wsrep_node_name")
+    print(cursor.fetchone()[0])
+connection.close()
+"""
+
+
+class RetryingClient(Client):
+    """A client that retries as the pages do: the same ``Idempotency-Key`` again on 502, 503,
+    504 and network errors, for up to 30 s from the first attempt."""
+
+    RETRY_STATUSES = (502, 503, 504)
+    PATIENCE = 30
+
+    def write(self, method, path, body=None):
+        """``(status, body, seconds, attempts)`` of the last attempt."""
+        key = uuid.uuid4().hex
+        started = time.monotonic()
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                status, headers, answer = self.request(
+                    method, path, body, headers={"Idempotency-Key": key}, timeout=10)
+            except OSError as error:
+                status, headers, answer = None, {}, repr(error)
+            elapsed = time.monotonic() - started
+            if status not in (None, *self.RETRY_STATUSES) or elapsed >= self.PATIENCE:
+                return status, answer, elapsed, attempts
+            time.sleep(min(float((headers or {}).get("Retry-After") or 1), 1.0))

@@ -13,7 +13,9 @@ from tests.lab.lab_helpers import (INVENTORY, LAB_DIR, REPO_ROOT, VAULT_PASSWORD
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(2400)]
 
-DB_HOST = "10.234.18.30"
+DB_HOST = "10.234.18.31"   # data-1: a Galera node, the first Redis primary
+DATA_HOSTS = ["data-1", "data-2", "data-3"]
+VERIFIED = 'ssl_ca="/etc/absensi/pki/ca.crt", ssl_verify_cert=True'
 
 
 MARIADB_CONNECT = """
@@ -50,9 +52,11 @@ def test_mariadb_refuses_plaintext_from_web_hosts(lab):
         # require_secure_transport speaks first); with TLS and the CA verified, it accepts
         assert plain.returncode != 0, plain
         assert "(1045," in plain.stderr or "insecure transport" in plain.stderr.lower(), plain
-        verified = python_on_host(
-            host, MARIADB_CONNECT % (DB_HOST, 'ssl_ca="/etc/absensi/pki/ca.crt", ssl_verify_cert=True'))
+        verified = python_on_host(host, MARIADB_CONNECT % (DB_HOST, VERIFIED))
         assert "connected" in verified.stdout
+        # and through the host's own HAProxy (what the app uses) TLS is verified end to end
+        proxied = python_on_host(host, MARIADB_CONNECT % ("127.0.0.1", VERIFIED))
+        assert "connected" in proxied.stdout
 
 
 def test_redis_refuses_plaintext_from_web_hosts(lab):
@@ -66,11 +70,14 @@ def test_redis_refuses_plaintext_from_web_hosts(lab):
 
 @pytest.mark.parametrize("host, program, user", [
     *[(web, "gunicorn", "absensi-web") for web in WEB_HOSTS],
-    ("realtime", "absensi worker", "absensi-worker"),
-    ("realtime", "absensi gateway", "absensi-gateway"),
-    ("realtime", "absensi scheduler", "absensi-scheduler"),
-    ("data", "mariadbd", "mysql"),
-    ("data", "redis-server", "redis"),
+    *[(web, "haproxy", "haproxy") for web in WEB_HOSTS],
+    *[(host, program, f"absensi-{service}") for host in ("realtime-1", "realtime-2")
+      for program, service in (("absensi worker", "worker"), ("absensi gateway", "gateway"),
+                               ("absensi scheduler", "scheduler"))],
+    *[(data, "mariadbd", "mysql") for data in DATA_HOSTS],
+    *[(data, "redis-server", "redis") for data in DATA_HOSTS],
+    *[(data, "redis-sentinel", "redis") for data in DATA_HOSTS],
+    *[(data, "absensi-galera-health", "galera-health") for data in DATA_HOSTS],
     ("lb", "nginx: worker", "www-data"),
 ])
 def test_each_service_runs_as_its_own_unprivileged_user(lab, host, program, user):
@@ -93,7 +100,7 @@ def test_second_site_run_changes_nothing(lab):
     # Then every host reports changed=0 (and nothing failed)
     assert result.returncode == 0, result.stdout[-4000:]
     recap = play_recap(result.stdout)
-    assert len(recap) == 7, recap
+    assert len(recap) == 11, recap
     changed = {host: counts["changed"] for host, counts in recap.items() if counts["changed"]}
     assert changed == {}, result.stdout[-8000:]
     # and no secret of the vault shows in its output (no_log wherever one is rendered)
@@ -103,13 +110,14 @@ def test_second_site_run_changes_nothing(lab):
 
 def test_an_empty_secret_stops_the_run_before_it_changes_anything(lab):
     # Given an environment whose vault has no Redis password for the app hosts
-    # When site.yml runs on the realtime host
-    result = run_playbook("site.yml", "--limit", "realtime", "-e", "absensi_app_redis_password=")
+    # When site.yml runs on a realtime host
+    result = run_playbook("site.yml", "--limit", "realtime-1", "-e",
+                          "absensi_app_redis_password=")
     # Then it stops on the assertion, says which vault value to set, and changed nothing
     assert result.returncode != 0
     assert "vault_redis_app_password" in result.stdout, result.stdout[-4000:]
     recap = play_recap(result.stdout)
-    assert recap["realtime"]["failed"] == 1 and recap["realtime"]["changed"] == 0, recap
+    assert recap["realtime-1"]["failed"] == 1 and recap["realtime-1"]["changed"] == 0, recap
 
 
 def test_a_configuration_nginx_refuses_never_replaces_the_running_one(lab):

@@ -147,21 +147,21 @@ COUNT_ROWS = ("mariadb -N -e \"SELECT COUNT(*), COALESCE(SUM(CRC32(CONCAT_WS('|'
 
 def test_backup_then_restore_into_an_empty_database_keeps_every_attendance(full_lab):
     # Given attendance rows in the live database
-    before = on_host("data", COUNT_ROWS.format(db="absensi")).stdout.split()
+    before = on_host("data-1", COUNT_ROWS.format(db="absensi")).stdout.split()
     assert int(before[0]) > 0
     # When the backup service runs, and its dump is restored into an empty database
-    on_host("data", "rm -f /var/backups/absensi/absensi-*.sql.gz && systemctl restart absensi-backup",
-            timeout=180)
-    dump = on_host("data", "ls /var/backups/absensi/absensi-*.sql.gz").stdout.split()[-1]
-    on_host("data", "mariadb -e \"DROP DATABASE IF EXISTS absensi_restore; "
-                    "CREATE DATABASE absensi_restore; "
-                    "GRANT ALL ON absensi_restore.* TO 'absensi'@'10.234.18.30'\"")
+    on_host("data-1", "rm -f /var/backups/absensi/absensi-*.sql.gz && "
+                      "systemctl restart absensi-backup", timeout=180)
+    dump = on_host("data-1", "ls /var/backups/absensi/absensi-*.sql.gz").stdout.split()[-1]
+    on_host("data-1", "mariadb -e \"DROP DATABASE IF EXISTS absensi_restore; "
+                      "CREATE DATABASE absensi_restore; "
+                      "GRANT ALL ON absensi_restore.* TO 'absensi'@'10.234.18.31'\"")
     try:
-        on_host("data", "set -a; . /etc/absensi/absensi.env; set +a; "
-                        "DATABASE_URL=${DATABASE_URL%/*}/absensi_restore "
-                        f"/opt/absensi/current/bin/absensi db restore {dump}", timeout=300)
+        on_host("data-1", "set -a; . /etc/absensi/absensi.env; set +a; "
+                          "DATABASE_URL=${DATABASE_URL%/*}/absensi_restore "
+                          f"/opt/absensi/current/bin/absensi db restore {dump}", timeout=300)
         # Then the restored attendance rows are exactly the live ones
-        after = on_host("data", COUNT_ROWS.format(db="absensi_restore")).stdout.split()
+        after = on_host("data-1", COUNT_ROWS.format(db="absensi_restore")).stdout.split()
         assert after == before
     finally:
-        on_host("data", "mariadb -e 'DROP DATABASE IF EXISTS absensi_restore'", check=False)
+        on_host("data-1", "mariadb -e 'DROP DATABASE IF EXISTS absensi_restore'", check=False)

@@ -24,14 +24,20 @@ ROLE_NAMES = sorted(path.name for path in ROLES.iterdir() if path.is_dir())
 SECRETS_BY_GROUP = {
     "all": {"vault_pki_ca_passphrase"},  # every host's certificate is signed with the CA
     "app": {"vault_absensi_secret_key", "vault_mariadb_app_password",
-            "vault_redis_app_password"},
+            "vault_redis_app_password", "vault_redis_sentinel_password"},
     "db": {"vault_mariadb_app_password", "vault_mariadb_exporter_password"},
-    "redis": {"vault_redis_app_password"},
+    "redis": {"vault_redis_app_password", "vault_redis_replication_password",
+              "vault_redis_sentinel_monitor_password"},
+    # the Sentinels' own password (which the app's clients use too) and their Redis user
+    "sentinel": {"vault_redis_sentinel_password", "vault_redis_sentinel_monitor_password"},
     "lb": set(),
 }
 #: The role variables that hold a secret.
 SECRET_VARIABLES = ("absensi_app_secret_key", "absensi_app_database_password",
-                    "absensi_app_redis_password", "mariadb_app_password", "redis_app_password",
+                    "absensi_app_redis_password", "absensi_app_redis_sentinel_password",
+                    "mariadb_app_password", "redis_app_password", "redis_replication_password",
+                    "redis_monitor_password", "redis_sentinel_password",
+                    "redis_sentinel_auth_password",
                     "mysqld_exporter_password", "redis_exporter_password",
                     "pki_ca_passphrase")
 
@@ -228,3 +234,41 @@ def test_the_playbooks_pass_ansibles_syntax_check(env):
                              *vault, *playbooks], capture_output=True, text=True, timeout=120,
                             env=env_vars, cwd=REPO_ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _inventory_hosts(group, found=None, groups=None, path=()):
+    """({host: private_address}, {group: {hosts}}) of an inventory's hosts.yml tree."""
+    found = {} if found is None else found
+    groups = {} if groups is None else groups
+    for name, values in (group.get("hosts") or {}).items():
+        if values and "private_address" in values:
+            found[name] = values["private_address"]
+        for parent in path:
+            groups.setdefault(parent, set()).add(name)
+    for child, body in (group.get("children") or {}).items():
+        groups.setdefault(child, set())
+        _inventory_hosts(body or {}, found, groups, (*path, child))
+    return found, groups
+
+
+def test_the_lab_hosts_and_addresses_agree_with_the_lab_inventory():
+    # Given lab/lab.conf (what lab/hosts.sh makes) and inventory/lab/hosts.yml
+    conf = (REPO_ROOT / "lab" / "lab.conf").read_text()
+    prefix = re.search(r"^LAB_SUBNET_PREFIX=(\S+)", conf, re.M).group(1)
+    entries = re.search(r"^LAB_HOSTS=\(([^)]*)\)", conf, re.M | re.S).group(1).split()
+    made = {name: f"{prefix}.{octet}" for name, octet in (e.split(":") for e in entries)}
+    inventory = yaml.safe_load((INVENTORIES["lab"] / "hosts.yml").read_text())["all"]
+    # Then they name the same hosts at the same addresses (CONTRACT §5 names eleven)
+    assert _inventory_hosts(inventory)[0] == made
+    assert len(made) == 11
+
+
+def test_production_has_the_labs_groups_and_the_data_tier_on_three_hosts():
+    lab, production = (
+        _inventory_hosts(yaml.safe_load((INVENTORIES[env] / "hosts.yml").read_text())["all"])[1]
+        for env in ("lab", "production"))
+    assert set(production) == set(lab)
+    for groups in (lab, production):
+        assert len(groups["db"]) == len(groups["redis"]) == len(groups["sentinel"]) == 3
+        assert groups["db"] == groups["redis"] == groups["sentinel"]
+        assert len(groups["gateway"]) == len(groups["worker"]) == 2 and len(groups["monitor"]) == 1
