@@ -13,6 +13,7 @@ from webapp.settings import REPO_ROOT
 
 ROLES = REPO_ROOT / "ansible" / "roles"
 LAB = REPO_ROOT / "inventory" / "lab"
+PRODUCTION = REPO_ROOT / "inventory" / "production"
 VENV_BIN = REPO_ROOT / ".venv" / "bin"
 
 pytestmark = pytest.mark.skipif(
@@ -20,16 +21,17 @@ pytestmark = pytest.mark.skipif(
     reason="ansible is not installed (make venv)")
 
 
-def render(role, template, host="monitor", **extra_vars):
-    """*role*'s *template* as Ansible renders it for *host* of the lab (role defaults, the
-    inventory, then *extra_vars*)."""
+def render(role, template, host="monitor", inventory=LAB, **extra_vars):
+    """*role*'s *template* as Ansible renders it for *host* of *inventory* (role defaults,
+    the inventory, then *extra_vars*)."""
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO_ROOT / "ansible" / "ansible.cfg"),
                ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_STDOUT_CALLBACK="json",
                NO_COLOR="1",
                PATH=f"{VENV_BIN}:{os.environ['PATH']}")
     path = ROLES / role / "templates" / template
-    args = ["ansible", host, "-i", str(LAB), "--vault-password-file",
-            str(REPO_ROOT / "lab" / "vault-password"), "-m", "ansible.builtin.debug",
+    vault = ["--vault-password-file", str(REPO_ROOT / "lab" / "vault-password")] \
+        if inventory == LAB else []
+    args = ["ansible", host, "-i", str(inventory), *vault, "-m", "ansible.builtin.debug",
             "-a", f"msg={{{{ lookup('ansible.builtin.template', '{path}') }}}}",
             "-e", json.dumps({**role_defaults(role), **extra_vars})]
     result = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env,
@@ -135,3 +137,18 @@ def test_alertmanager_routes_every_alert_to_the_operators_and_can_mail_them():
     assert receiver["webhook_configs"][0]["url"] == "https://hook.example"
     assert receiver["email_configs"][0]["to"] == "ops@example.com"
     assert loud["global"]["smtp_smarthost"] == "smtp:587"
+
+
+def test_production_prometheus_scrapes_its_inventory_too(tmp_path):
+    # production has no vault here: rendering the scrape targets needs no secret
+    text = render("prometheus", "prometheus.yml.j2", host="monitor-1", inventory=PRODUCTION)
+    jobs = scrape_targets(yaml.safe_load(text))
+    assert {"web", "gateway", "worker", "node", "mysqld", "redis", "alertmanager"} <= set(jobs)
+    assert len(jobs["web"]) == 4 and len(jobs["mysqld"]) == 3 and len(jobs["redis"]) == 3
+    assert "monitor-1" in jobs["node"]
+    (tmp_path / "prometheus.yml").write_text(text)
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is missing: run scripts/system-deps.sh --lab"
+    result = subprocess.run([promtool, "check", "config", str(tmp_path / "prometheus.yml")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
