@@ -12,7 +12,7 @@ allowed="4"
 # an HTTP request on stdin (from socat): read its first line, never wait long
 read -r -t 1 _request || true
 
-status=$(MYSQL_PWD="$(cat /run/secrets/mariadb_root_password)" mariadb --protocol=socket \
+status=$(MYSQL_PWD="$(cat /run/secrets/mariadb_root_password 2>/dev/null)" mariadb --protocol=socket \
     -uroot -N -B --connect-timeout=2 -e "SHOW GLOBAL STATUS WHERE Variable_name IN
     ('wsrep_local_state', 'wsrep_ready', 'wsrep_local_state_comment')" 2>/dev/null)
 state=$(awk '$1 == "wsrep_local_state" {print $2}' <<<"$status")
