@@ -16,28 +16,31 @@
 # HAProxy sends writes only to a node that answers 200 there.
 set -euo pipefail
 
-datadir=/var/lib/mysql
-grastate=$datadir/grastate.dat
-peers=${GALERA_PEERS:-tasks.mariadb-1 tasks.mariadb-2 tasks.mariadb-3}
 self=${GALERA_NODE_NAME:?set GALERA_NODE_NAME (mariadb-N)}
+peers=${GALERA_PEERS:-tasks.mariadb-1 tasks.mariadb-2 tasks.mariadb-3}
+# (the paths and the port can be moved for tests/image/test_data_tier_scripts.py)
+datadir=${GALERA_DATADIR:-/var/lib/mysql}
+secrets=${GALERA_SECRETS_DIR:-/run/secrets}
+sst_cnf=${GALERA_SST_CNF:-/etc/mysql/mariadb.conf.d/99-absensi-sst.cnf}
+health_port=${GALERA_HEALTH_PORT:-9200}
+grastate=$datadir/grastate.dat
 
 say() { echo "galera/start: $*" >&2; }
 
 # mariabackup (SST donor) logs in as root through the socket; the password stays in a file
 # only mysql may read, never on a command line.
-sst_cnf=/etc/mysql/mariadb.conf.d/99-absensi-sst.cnf
 ( umask 077; printf '[mariadb]\nwsrep_sst_auth = root:%s\n' \
-    "$(cat /run/secrets/mariadb_root_password)" >"$sst_cnf" )
+    "$(cat "$secrets/mariadb_root_password")" >"$sst_cnf" )
 chown mysql:mysql "$sst_cnf"
 
 # The health responder, as the mysql user (one short-lived process per check).
-gosu mysql socat -T 5 TCP-LISTEN:9200,reuseaddr,fork EXEC:/usr/local/bin/galera-health &
+gosu mysql socat -T 5 "TCP-LISTEN:$health_port,reuseaddr,fork" EXEC:/usr/local/bin/galera-health &
 
 synced_peer() {
     local peer answer
     for peer in $peers; do
         [[ $peer == "tasks.$self" ]] && continue
-        answer=$(timeout 3 bash -c "exec 3<>/dev/tcp/$peer/9200 &&
+        answer=$(timeout 3 bash -c "exec 3<>/dev/tcp/$peer/$health_port &&
             printf 'GET / HTTP/1.0\r\n\r\n' >&3 && head -n1 <&3" 2>/dev/null || true)
         if [[ $answer == *" 200 "* ]]; then
             echo "$peer"

@@ -1,10 +1,16 @@
-"""The Swarm data tier's Galera health script (docker/galera/health.sh), run here against a
-stand-in `mariadb` client: HAProxy's writer is a node that answers 200, i.e. Synced and
-ready; the container's healthcheck also lets a donor be (it must not be killed mid-SST)."""
+"""The Swarm data tier's Galera scripts, run here with stand-ins for the image's tools.
+
+docker/galera/health.sh against a stand-in `mariadb` client: HAProxy's writer is a node that
+answers 200, i.e. Synced and ready; the container's healthcheck also lets a donor be (it must
+not be killed mid-SST). docker/galera/start.sh: which start bootstraps a new cluster.
+"""
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from cluster.ports import free_port
 from webapp.settings import REPO_ROOT
 
 HEALTH = REPO_ROOT / "docker" / "galera" / "health.sh"
@@ -59,3 +65,101 @@ def test_the_containers_healthcheck_lets_a_donor_be_but_not_a_joiner(tmp_path):
                       request="").returncode == 0
     assert run_health(tmp_path, status("1", "OFF", "Joining"), "--allow-donor",
                       request="").returncode == 1
+
+
+# --- docker/galera/start.sh: which node starts a new cluster --------------------------
+
+START = REPO_ROOT / "docker" / "galera" / "start.sh"
+
+
+class SyncedPeer:
+    """A peer's health port answering like health.sh on a Synced node."""
+
+    def __init__(self):
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"Synced\n")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def run_start(tmp_path, *, grastate=None, fresh=True, port=None, **env):
+    """start.sh with stand-ins for chown, gosu and the image's entrypoint (which prints the
+    arguments it gets); *grastate*: the saved state's safe_to_bootstrap (None: no file)."""
+    bin_dir, datadir, secrets = tmp_path / "bin", tmp_path / "data", tmp_path / "secrets"
+    for directory in (bin_dir, datadir, secrets):
+        directory.mkdir(exist_ok=True)
+    for name, body in (("chown", "exit 0"), ("gosu", "exit 0"),
+                       ("docker-entrypoint.sh", 'echo "ENTRYPOINT $*"')):
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    (secrets / "mariadb_root_password").write_text("rootpw\n")
+    if not fresh:
+        (datadir / "mysql").mkdir(exist_ok=True)
+    if grastate is not None:
+        (datadir / "grastate.dat").write_text(
+            f"# GALERA saved state\nversion: 2.1\nseqno:   -1\nsafe_to_bootstrap: {grastate}\n")
+    environment = {"PATH": f"{bin_dir}:/usr/bin:/bin", "GALERA_NODE_NAME": "mariadb-1",
+                   "GALERA_PEERS": "127.0.0.1", "GALERA_HEALTH_PORT": str(port or free_port()),
+                   "GALERA_DATADIR": str(datadir), "GALERA_SECRETS_DIR": str(secrets),
+                   "GALERA_SST_CNF": str(tmp_path / "sst.cnf"), **env}
+    result = subprocess.run(["bash", str(START), "mariadbd", "--max-connections=500"],
+                            capture_output=True, text=True, timeout=60, env=environment)
+    assert result.returncode == 0, result.stderr
+    entrypoint = next(line for line in result.stdout.splitlines()
+                      if line.startswith("ENTRYPOINT "))
+    return entrypoint.split()[1:], result.stderr
+
+
+def test_the_first_node_starts_a_new_cluster_on_the_first_deploy_only(tmp_path):
+    args, _ = run_start(tmp_path, GALERA_BOOTSTRAP="yes")
+    assert args == ["mariadbd", "--max-connections=500", "--wsrep-new-cluster",
+                    "--wsrep-node-name=mariadb-1"]
+    # the donor's SST account: root, its password in a file only mysql reads
+    cnf = tmp_path / "sst.cnf"
+    assert cnf.read_text() == "[mariadb]\nwsrep_sst_auth = root:rootpw\n"
+    assert cnf.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("case", [
+    dict(GALERA_BOOTSTRAP="no"),                       # another node's first start
+    dict(GALERA_BOOTSTRAP="yes", fresh=False, grastate="0"),  # the first node, later
+    dict(grastate="0", fresh=False),                   # crashed: waits for a Synced node
+])
+def test_every_other_start_joins(tmp_path, case):
+    args, _ = run_start(tmp_path, **case)
+    assert "--wsrep-new-cluster" not in args
+
+
+def test_the_node_that_stopped_last_restarts_the_cluster(tmp_path):
+    args, _ = run_start(tmp_path, grastate="1", fresh=False)
+    assert "--wsrep-new-cluster" in args
+
+
+def test_a_synced_peer_always_wins_over_bootstrapping(tmp_path):
+    peer = SyncedPeer()
+    try:
+        for case in (dict(GALERA_BOOTSTRAP="yes"), dict(grastate="1", fresh=False),
+                     dict(grastate="0", fresh=False, GALERA_FORCE_BOOTSTRAP="yes")):
+            args, stderr = run_start(tmp_path, port=peer.port, **case)
+            assert "--wsrep-new-cluster" not in args, case
+            assert "is Synced: joining" in stderr
+    finally:
+        peer.close()
+
+
+def test_the_operator_forces_a_bootstrap_after_all_three_crashed(tmp_path):
+    args, stderr = run_start(tmp_path, grastate="0", fresh=False, GALERA_FORCE_BOOTSTRAP="yes")
+    assert "--wsrep-new-cluster" in args
+    assert "safe_to_bootstrap: 1" in (tmp_path / "data" / "grastate.dat").read_text()

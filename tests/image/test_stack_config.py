@@ -40,7 +40,7 @@ NGINX_CONF_VERSIONS = {
 # The same for the data tier's files and the backup loop (name: sha256 of the file).
 CONFIG_VERSIONS = {
     "absensi_galera_cnf_v1": "ede4047968396168d8fe5551f427ab04c994a7f0e9398caa47478206415c0e63",
-    "absensi_galera_start_v1": "aa9f1cb5872476af0b6e36eb5d22de2619729b31bed45bc518206bdf1765e69a",
+    "absensi_galera_start_v1": "749e7a4ba7e0611a608efd9a5f2c7baf064eda6e72714e5dc324d754dea37502",
     "absensi_galera_health_v1": "03791af358b2fc68837f47f3d40f2b04664aea69dbff2adef0ab48ebc1bc6211",
     "absensi_haproxy_cfg_v1": "2c8df67ba14ca42736ea04ceddc26045a01ba28c9a17763d1d88dcea057561a3",
     "absensi_redis_start_v1": "ed20c67c48e26cc004ae619f2b28f077ff7a0ca2035bb12f88a3b2e980281924",
