@@ -163,3 +163,82 @@ def test_the_operator_forces_a_bootstrap_after_all_three_crashed(tmp_path):
     args, stderr = run_start(tmp_path, grastate="0", fresh=False, GALERA_FORCE_BOOTSTRAP="yes")
     assert "--wsrep-new-cluster" in args
     assert "safe_to_bootstrap: 1" in (tmp_path / "data" / "grastate.dat").read_text()
+
+
+# --- docker/redis/start.sh and sentinel.sh: who is the primary at start -----------------
+
+REDIS_START = REPO_ROOT / "docker" / "redis" / "start.sh"
+SENTINEL_START = REPO_ROOT / "docker" / "redis" / "sentinel.sh"
+
+
+def run_redis_script(tmp_path, script, answers, **env):
+    """*script* with stand-ins: `redis-cli` answers SENTINEL get-master-addr-by-name from
+    *answers* ({sentinel host: primary}; absent: no answer), `redis-server` prints the
+    configuration it is given and its arguments, `getent` resolves everything."""
+    bin_dir, secrets = tmp_path / "bin", tmp_path / "secrets"
+    for directory in (bin_dir, secrets):
+        directory.mkdir(exist_ok=True)
+    cases = "".join(f'    {host}) printf "%s\\n6379\\n" "{primary}"; exit 0 ;;\n'
+                    for host, primary in answers.items())
+    fakes = {
+        # the host follows -h among the arguments
+        "redis-cli": 'while [ "$1" != "-h" ]; do shift; done\ncase "$2" in\n'
+                     f'{cases}    *) exit 1 ;;\nesac',
+        "redis-server": 'cat "$1"; shift; echo "ARGS $*"',
+        "getent": "exit 0",
+    }
+    for name, body in fakes.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    for name in ("redis_password", "sentinel_password"):
+        (secrets / name).write_text(f"{name}-value\n")
+    environment = {"PATH": f"{bin_dir}:/usr/bin:/bin", "REDIS_SECRETS_DIR": str(secrets),
+                   "REDIS_CONF": str(tmp_path / "redis.conf"),
+                   "SENTINEL_CONF": str(tmp_path / "sentinel.conf"), **env}
+    result = subprocess.run(["sh", str(script)], capture_output=True, text=True, timeout=60,
+                            env=environment)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
+def test_on_the_first_deploy_redis_1_is_the_primary_and_the_others_follow_it(tmp_path):
+    # no Sentinel answers yet
+    first = run_redis_script(tmp_path, REDIS_START, {}, REDIS_NODE_NAME="redis-1")
+    second = run_redis_script(tmp_path, REDIS_START, {}, REDIS_NODE_NAME="redis-2")
+    assert not [line for line in first if line.startswith("replicaof")]
+    assert "replicaof redis-1 6379" in second
+    for config in (first, second):
+        assert {"port 0", "tls-port 6379", "tls-replication yes"} <= set(config)
+        assert 'requirepass "redis_password-value"' in config
+        assert 'masterauth "redis_password-value"' in config
+
+
+def test_a_former_primary_comes_back_as_a_replica_of_the_one_the_sentinels_name(tmp_path):
+    config = run_redis_script(tmp_path, REDIS_START, {"sentinel-2": "redis-2"},
+                              REDIS_NODE_NAME="redis-1")
+    assert "replicaof redis-2 6379" in config
+    assert "replica-announce-ip redis-1" in config
+    # the new primary itself stays the primary
+    config = run_redis_script(tmp_path, REDIS_START, {"sentinel-1": "redis-2"},
+                              REDIS_NODE_NAME="redis-2")
+    assert not [line for line in config if line.startswith("replicaof")]
+
+
+def test_an_error_reply_is_no_answer(tmp_path):
+    config = run_redis_script(tmp_path, REDIS_START, {"sentinel-1": "NOAUTH Authentication"},
+                              REDIS_NODE_NAME="redis-3")
+    assert "replicaof redis-1 6379" in config
+
+
+def test_a_sentinel_watches_the_current_primary_with_quorum_2(tmp_path):
+    # Given the other Sentinels name redis-3 (after failovers)
+    config = run_redis_script(tmp_path, SENTINEL_START, {"sentinel-2": "redis-3"},
+                              SENTINEL_NODE_NAME="sentinel-1", SENTINEL_QUORUM="2")
+    assert "sentinel monitor absensi redis-3 6379 2" in config
+    assert 'sentinel auth-pass absensi "redis_password-value"' in config
+    assert 'requirepass "sentinel_password-value"' in config
+    assert "sentinel announce-ip sentinel-1" in config
+    assert config[-1] == "ARGS --sentinel"
+    # and with none answering (the first deploy), redis-1
+    config = run_redis_script(tmp_path, SENTINEL_START, {}, SENTINEL_NODE_NAME="sentinel-1")
+    assert "sentinel monitor absensi redis-1 6379 2" in config

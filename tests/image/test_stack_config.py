@@ -43,8 +43,8 @@ CONFIG_VERSIONS = {
     "absensi_galera_start_v1": "749e7a4ba7e0611a608efd9a5f2c7baf064eda6e72714e5dc324d754dea37502",
     "absensi_galera_health_v1": "03791af358b2fc68837f47f3d40f2b04664aea69dbff2adef0ab48ebc1bc6211",
     "absensi_haproxy_cfg_v1": "2c8df67ba14ca42736ea04ceddc26045a01ba28c9a17763d1d88dcea057561a3",
-    "absensi_redis_start_v1": "ed20c67c48e26cc004ae619f2b28f077ff7a0ca2035bb12f88a3b2e980281924",
-    "absensi_sentinel_start_v1": "d0217b960f6693bded6864921b65992dacc05d860001da56cf01e0dc8f0a5f26",
+    "absensi_redis_start_v1": "a60aba77e2c510b31fad683027ac71568796d0b2a13f0eaff158d0f59463af3d",
+    "absensi_sentinel_start_v1": "7316eb272e80721686c5395c0b8ae857e9c92ed87ca4eebc25c19ab50a1fb99b",
     "absensi_backup_sh_v1": "a3c5597c2911e4009b996bf1dd8c07f1a21f2fabfde8bce25c91e83c917ac2d4",
 }
 DOCKER = REPO_ROOT / "docker"
