@@ -227,7 +227,7 @@ def test_mariadb_and_redis_keep_their_data_and_speak_tls_only(stack):
     for script in ("start.sh", "sentinel.sh"):
         text = (DOCKER / "redis" / script).read_text()
         assert 'echo "port 0"' in text and "tls-replication yes" in text, script
-        assert "requirepass" in text and "/run/secrets/" in text, script
+        assert "requirepass" in text and "REDIS_SECRETS_DIR:-/run/secrets}" in text, script
 
 
 def test_the_data_servers_secrets_are_readable_by_their_user_only(stack):
