@@ -9,13 +9,14 @@ set -uo pipefail
 dir=${BACKUP_DIR:-/var/backups/absensi}
 at=${BACKUP_AT:-19:00}
 keep=${BACKUP_KEEP_DAYS:-14}
+failed=${BACKUP_FAILED_MARK:-/tmp/backup-failed}   # the stack's healthcheck reads it
 
 backup() {
     if absensi db backup --output-dir "$dir" --keep-days "$keep"; then
-        rm -f /tmp/backup-failed
+        rm -f "$failed"
     else
         echo "backup: failed; next try in 15 minutes" >&2
-        touch /tmp/backup-failed
+        touch "$failed"
     fi
 }
 
@@ -23,7 +24,7 @@ if [[ -z $(find "$dir" -maxdepth 1 -name 'absensi-*.sql.gz' -mmin -1500 2>/dev/n
     backup
 fi
 while :; do
-    while [[ -e /tmp/backup-failed ]]; do
+    while [[ -e $failed ]]; do
         sleep 900
         backup
     done

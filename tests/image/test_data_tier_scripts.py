@@ -242,3 +242,50 @@ def test_a_sentinel_watches_the_current_primary_with_quorum_2(tmp_path):
     # and with none answering (the first deploy), redis-1
     config = run_redis_script(tmp_path, SENTINEL_START, {}, SENTINEL_NODE_NAME="sentinel-1")
     assert "sentinel monitor absensi redis-1 6379 2" in config
+
+
+# --- docker/backup.sh: the nightly backup loop ------------------------------------------
+
+BACKUP = REPO_ROOT / "docker" / "backup.sh"
+
+
+def run_backup(tmp_path, *, succeed=True, recent_dump=False, sleeps=1):
+    """backup.sh with a stand-in `absensi` (logs its arguments, fails unless *succeed*) and a
+    `sleep` that logs how long it was asked to wait and ends the loop after *sleeps* calls."""
+    bin_dir, dumps = tmp_path / "bin", tmp_path / "dumps"
+    for directory in (bin_dir, dumps):
+        directory.mkdir(exist_ok=True)
+    log = tmp_path / "calls.log"
+    (bin_dir / "absensi").write_text(
+        f'#!/bin/sh\necho "absensi $*" >>{log}\nexit {0 if succeed else 1}\n')
+    (bin_dir / "sleep").write_text(
+        f'#!/bin/sh\necho "sleep $1" >>{log}\n'
+        f'[ "$(grep -c ^sleep {log})" -ge {sleeps} ] && kill -TERM $PPID\nexit 0\n')
+    for name in ("absensi", "sleep"):
+        (bin_dir / name).chmod(0o755)
+    if recent_dump:
+        (dumps / "absensi-20261205T190000Z.sql.gz").write_bytes(b"")
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "BACKUP_DIR": str(dumps), "BACKUP_AT": "19:00",
+           "BACKUP_KEEP_DAYS": "14", "BACKUP_FAILED_MARK": str(tmp_path / "failed")}
+    subprocess.run(["bash", str(BACKUP)], capture_output=True, text=True, timeout=60, env=env)
+    return log.read_text().splitlines() if log.exists() else []
+
+
+def test_a_task_without_a_recent_dump_backs_up_at_once_then_waits_for_the_night(tmp_path):
+    calls = run_backup(tmp_path)
+    assert calls[0] == f"absensi db backup --output-dir {tmp_path / 'dumps'} --keep-days 14"
+    # then sleeps until the next 19:00 UTC: at most a day
+    assert calls[1].startswith("sleep ") and 0 < int(calls[1].split()[1]) <= 86400
+    assert not (tmp_path / "failed").exists()
+
+
+def test_a_task_with_last_nights_dump_only_waits(tmp_path):
+    calls = run_backup(tmp_path, recent_dump=True)
+    assert [call.split()[0] for call in calls] == ["sleep"]
+
+
+def test_a_failed_backup_marks_the_task_unhealthy_and_is_retried_in_15_minutes(tmp_path):
+    calls = run_backup(tmp_path, succeed=False, sleeps=2)
+    assert [call.split()[0] for call in calls] == ["absensi", "sleep", "absensi", "sleep"]
+    assert calls[1] == "sleep 900"
+    assert (tmp_path / "failed").exists()

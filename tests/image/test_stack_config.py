@@ -45,7 +45,7 @@ CONFIG_VERSIONS = {
     "absensi_haproxy_cfg_v1": "2c8df67ba14ca42736ea04ceddc26045a01ba28c9a17763d1d88dcea057561a3",
     "absensi_redis_start_v1": "a60aba77e2c510b31fad683027ac71568796d0b2a13f0eaff158d0f59463af3d",
     "absensi_sentinel_start_v1": "7316eb272e80721686c5395c0b8ae857e9c92ed87ca4eebc25c19ab50a1fb99b",
-    "absensi_backup_sh_v1": "a3c5597c2911e4009b996bf1dd8c07f1a21f2fabfde8bce25c91e83c917ac2d4",
+    "absensi_backup_sh_v1": "ba0393c704678254a92f6d809d20eca7014d8aab4338d16b5c4d11fab48ed0d6",
 }
 DOCKER = REPO_ROOT / "docker"
 
