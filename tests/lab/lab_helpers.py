@@ -204,8 +204,24 @@ def make_redis_primary(lab, host, *, attempts=6):
         deadline = time.monotonic() + 45
         while time.monotonic() < deadline and redis_primary(lab) in (before, None):
             time.sleep(1)
-        time.sleep(3)   # the new primary's replicas reconnect
     assert redis_primary(lab) == host, f"Redis primary is {redis_primary(lab)}, not {host}"
+    wait_for_redis_replicas(lab, host, len(DATA_HOSTS) - 1)
+
+
+def wait_for_redis_replicas(lab, primary, count, seconds=90):
+    """Wait until the Sentinel on *primary* sees *count* replicas in sync with it: writes
+    made while a demoted primary still resynchronises would vanish."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        replicas = sentinel(lab, primary).execute_command(
+            "SENTINEL", "replicas", SENTINEL_MASTER)
+        healthy = [r for r in replicas if r.get("master-link-status") == "ok"
+                   and "down" not in r.get("flags", "")]
+        if len(healthy) >= count:
+            time.sleep(3)   # the demoted primary's old clients were killed: let them reconnect
+            return
+        time.sleep(1)
+    raise AssertionError(f"Redis replicas of {primary} not in sync: {replicas}")
 
 
 def database_writer(host="web-jkt"):
@@ -228,25 +244,35 @@ connection.close()
 
 
 class RetryingClient(Client):
-    """A client that retries as the pages do: the same ``Idempotency-Key`` again on 502, 503,
-    504 and network errors, for up to 30 s from the first attempt."""
+    """A client that retries as the pages do (webapp/static/js/app.js): the same
+    ``Idempotency-Key`` again on 502, 503, 504 and network errors, backing off (0.4 s
+    doubling to 4 s, or ``Retry-After``), while a retry would still start within 30 s of the
+    first attempt. Like a browser's fetch it sets no short timeout of its own: nginx's
+    (30 s for the API) decides how long one attempt may take."""
 
     RETRY_STATUSES = (502, 503, 504)
     PATIENCE = 30
+    ATTEMPT_TIMEOUT = 65
 
     def write(self, method, path, body=None):
         """``(status, body, seconds, attempts)`` of the last attempt."""
         key = uuid.uuid4().hex
         started = time.monotonic()
-        attempts = 0
+        attempt = 0
         while True:
-            attempts += 1
             try:
                 status, headers, answer = self.request(
-                    method, path, body, headers={"Idempotency-Key": key}, timeout=10)
+                    method, path, body, headers={"Idempotency-Key": key},
+                    timeout=self.ATTEMPT_TIMEOUT)
             except OSError as error:
                 status, headers, answer = None, {}, repr(error)
-            elapsed = time.monotonic() - started
-            if status not in (None, *self.RETRY_STATUSES) or elapsed >= self.PATIENCE:
-                return status, answer, elapsed, attempts
-            time.sleep(min(float((headers or {}).get("Retry-After") or 1), 1.0))
+            attempt += 1
+            if status not in (None, *self.RETRY_STATUSES):
+                return status, answer, time.monotonic() - started, attempt
+            delay = min(0.4 * 2 ** (attempt - 1), 4.0)
+            retry_after = (headers or {}).get("Retry-After")
+            if retry_after and retry_after.isdigit():
+                delay = max(delay, float(retry_after))
+            if time.monotonic() + delay >= started + self.PATIENCE:
+                return status, answer, time.monotonic() - started, attempt
+            time.sleep(delay)
