@@ -163,3 +163,31 @@ def test_selected_tabs_and_open_dialogs_have_no_serious_axe_violation(
         check(page, f"{width}px admin {path} dialog of {opener}", failures)
     page.context.close()
     assert not failures, "axe found serious/critical violations:\n" + "\n".join(failures)
+
+
+@pytest.mark.parametrize("width", sorted(WIDTHS))
+def test_an_enrolled_kiosk_and_a_kiosk_check_in_have_no_serious_axe_violation(
+        browser, served, app, people, width):  # noqa: F811
+    from tests.factories import login
+
+    login(app, people["admin"])
+    created = app.post_json("/api/kiosks", {"branch": "JKT", "name": "Kios Lobi"}, status=201)
+    failures = []
+    page = new_page(browser, served, width)
+    page.goto(served + "/kiosk")
+    page.fill("#enroll-code", created.json["enrollment_code"])
+    page.press("#enroll-code", "Enter")
+    page.wait_for_selector("#kiosk-run:not([hidden])", timeout=WAIT_MS)
+    page.wait_for_function("() => document.getElementById('kiosk-code').textContent !== '–'",
+                           timeout=WAIT_MS)
+    check(page, f"{width}px enrolled /kiosk", failures)
+    code = page.text_content("#kiosk-code").strip()
+    page.context.close()
+
+    page = new_page(browser, served, width)
+    log_in(page, served, people["employee"], "/absen")
+    page.goto(f"{served}/absen?kiosk={code}")
+    settle(page)
+    check(page, f"{width}px employee /absen?kiosk=", failures)
+    page.context.close()
+    assert not failures, "axe found serious/critical violations:\n" + "\n".join(failures)
