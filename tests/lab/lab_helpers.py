@@ -193,14 +193,21 @@ def redis_primary(lab, hosts=DATA_HOSTS):
     return None
 
 
-def make_redis_primary(lab, host, *, attempts=6):
+def make_redis_primary(lab, host, *, attempts=10):
     """Fail the Redis primary over (SENTINEL FAILOVER) until *host* holds it, bounded."""
+    import redis
+
     for _ in range(attempts):
         if redis_primary(lab) == host:
             return
         before = redis_primary(lab)
-        sentinel(lab, DATA_HOSTS[0] if host != DATA_HOSTS[0] else DATA_HOSTS[1]).execute_command(
-            "SENTINEL", "failover", SENTINEL_MASTER)
+        try:
+            sentinel(lab, DATA_HOSTS[0] if host != DATA_HOSTS[0] else DATA_HOSTS[1]
+                     ).execute_command("SENTINEL", "failover", SENTINEL_MASTER)
+        except redis.ResponseError as error:   # INPROG: the last one is still finishing
+            assert "INPROG" in str(error), error
+            time.sleep(3)
+            continue
         deadline = time.monotonic() + 45
         while time.monotonic() < deadline and redis_primary(lab) in (before, None):
             time.sleep(1)
