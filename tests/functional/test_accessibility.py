@@ -1,6 +1,6 @@
 """WCAG 2.2 AA in a real browser: axe-core finds no serious or critical violation on any
-page, as the employee, the admin and a visitor, at 1280 px and at 390 px, also with a tab
-selected and a dialog open.
+page, as the employee, the admin and a visitor, at 1280 px and at 390 px (and once in the
+dark palette), also with a tab selected, a dialog open and on an enrolled kiosk.
 
 The pages are enumerated from the app's routes (every route that is not an API, a probe or
 the bare ``/`` redirect), so a page added later is swept without editing this file. axe-core
@@ -24,6 +24,9 @@ AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 BLOCKING = {"serious", "critical"}
 NOT_PAGES = ("/api/", "/healthz", "/readyz", "/metrics", "/static", "/ws")
 WIDTHS = {"1280": DESKTOP, "390": PHONE}
+#: the sweep also runs once in the dark palette (prefers-color-scheme: dark), whose colours
+#: do not depend on the width
+SWEEPS = {**WIDTHS, "1280-dark": dict(DESKTOP, color_scheme="dark")}
 
 
 def page_paths(wsgi_app):
@@ -91,7 +94,7 @@ def browser():
 
 
 def new_page(browser, served, width):  # noqa: F811
-    context = browser.new_context(**WIDTHS[width])
+    context = browser.new_context(**SWEEPS[width])
     page = context.new_page()
     page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
         served) else route.abort())
@@ -116,7 +119,7 @@ def people(app, factory):
     return {"admin": admin, "employee": employee}
 
 
-@pytest.mark.parametrize("width", sorted(WIDTHS))
+@pytest.mark.parametrize("width", sorted(SWEEPS))
 def test_every_page_has_no_serious_axe_violation(browser, served, app, people,  # noqa: F811
                                                  width):
     paths = page_paths(app.app) + ["/tidak-ada-halaman-ini"]
