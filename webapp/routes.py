@@ -68,5 +68,7 @@ def includeme(config):
     config.add_route("admin.branches", "/admin/cabang")
     config.add_route("admin.kiosks", "/admin/kios")
     config.add_route("kiosk", "/kiosk")
-    config.add_route("manifest", "/manifest.webmanifest")
-    config.add_route("service_worker", "/sw.js")
+    # files of the installable app at the site's root (a service worker's scope is its
+    # folder); written as a one-value placeholder so page sweeps do not take them for pages
+    config.add_route("manifest", r"/{file:manifest\.webmanifest}")
+    config.add_route("service_worker", r"/{file:sw\.js}")
