@@ -101,3 +101,27 @@ def test_times_carry_their_zone_in_one_format(served, page):
     assert shown[:3] == ["08:05 WIB", "08:05 WITA", "08:05 WIT"]
     assert shown[3].endswith("17:30 WITA") and "2026" in shown[3]
     assert shown[4] == "–"
+
+
+def test_next_is_resolved_as_chromium_resolves_it(page, served):
+    # the resolver's cases, checked against the browser's own URL parser: what Chromium
+    # takes to this origin comes out as its path; what it takes elsewhere comes out None
+    from tests.unit.test_redirects import ELSEWHERE, SAME_ORIGIN
+    from webapp.accounts.redirects import safe_next
+
+    site = "https://absensi.example"
+    values = ELSEWHERE + [value for value, _ in SAME_ORIGIN]
+    page.goto(f"{served}/login")
+    for value in values:
+        if not value:
+            continue
+        browser = page.evaluate("""([value, site]) => {
+            const url = new URL(value, site + "/");
+            return url.origin === site ? url.pathname + url.search + url.hash : null;
+        }""", [value, site])
+        ours = safe_next(value, site)
+        if browser is None or browser.startswith("//"):
+            assert ours is None, value
+        else:
+            # same origin for Chromium: the same path, or refused where unsure ("/ab\x00sen")
+            assert ours == browser or (ours is None and "\x00" in value), (value, ours, browser)
