@@ -4,6 +4,7 @@ kiosk enrolls and keeps showing codes without a network, and check-ins made offl
 /absen wait as "Tertunda" and are sent once, with ``offline: true``, when the network is
 back (also at the next page load)."""
 import datetime as dt
+import re
 import threading
 from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -128,8 +129,8 @@ def log_in(page, served, user, next_path):
     page.wait_for_url(f"{served}{next_path}")
 
 
-def test_offline_check_ins_wait_as_pending_and_are_sent_once(served, context, admin, make_app,
-                                                            factory):
+def test_offline_check_ins_wait_as_pending_and_are_sent_once(served, context, admin,
+                                                             make_app, factory):
     # Given a kiosk whose network is down (no contact), and Budi at /absen with its code
     kiosk_id, secret = enrolled_secret(admin, make_app)
     user = factory.user(name="Budi")
@@ -137,6 +138,7 @@ def test_offline_check_ins_wait_as_pending_and_are_sent_once(served, context, ad
     page = context.new_page()
     log_in(page, served, user, f"/absen?kiosk={code}")
     expect(page.locator("#kiosk-checkin-code")).to_have_text(code)
+    assert axe_serious(page) == []
 
     # When his phone loses the network and he taps "Absen Masuk"
     context.set_offline(True)
@@ -171,3 +173,56 @@ def test_offline_check_ins_wait_as_pending_and_are_sent_once(served, context, ad
     [attendance] = budi.get("/api/me/attendances").json["data"]
     assert attendance["offline"] is True and attendance["check_out_at"] is not None
     assert budi.get("/api/me/attendances").json["total"] == 1
+
+
+def axe_serious(page):
+    """axe-core's serious/critical WCAG violations on the page (the accessibility test's
+    helper; without it, as in a tree that lacks that test, nothing is checked here)."""
+    try:
+        from tests.functional.test_accessibility import axe_violations
+    except (ImportError, OSError):
+        return []
+
+    return [(v["id"], [n["target"] for n in v["nodes"]]) for v in axe_violations(page)]
+
+
+def test_admin_sets_up_a_kiosk_and_an_employee_punches_with_a_pin(served, context, factory,
+                                                                  make_app):
+    # Given an admin on /admin/kios and Budi of Jakarta with a PIN
+    admin_user = factory.admin(name="Admin Kios")
+    budi = make_app()
+    user = factory.user(name="Budi Pin")
+    login(budi, user)
+    page = context.new_page()
+    log_in(page, served, admin_user, "/admin/kios")
+    # When the admin gives Budi a number and creates a kiosk
+    row = page.locator(f"#numbers-table tr[data-user-id='{user['id']}']")
+    row.locator("input").fill("E-77")
+    row.locator("button").click()
+    expect(page.locator("#toasts")).to_contain_text("disimpan")
+    budi.put_json("/api/me/pin", {"pin": "482915"}, status=204)
+    page.fill("#kiosk-name", "Kios Lobi")
+    page.click("#btn-add-kiosk")
+    expect(page.locator("#enrollment-code")).to_have_text(re.compile(r"^[A-Z2-9]{5}-[A-Z2-9]{5}$"))
+    code = page.locator("#enrollment-code").text_content()
+    assert axe_serious(page) == []
+    # And the tablet enrolls with the code (its own context: no admin session there)
+    tablet = context.browser.new_context()
+    kiosk = tablet.new_page()
+    kiosk.goto(f"{served}/kiosk")
+    assert axe_serious(kiosk) == []
+    kiosk.fill("#enroll-code", code.lower())
+    kiosk.press("#enroll-code", "Enter")
+    expect(kiosk.locator("#kiosk-connection")).to_have_attribute("data-state", "online")
+    assert axe_serious(kiosk) == []
+    # Then Budi checks in on the PIN pad, typing the PIN on its buttons
+    kiosk.fill("#pin-number", "E-77")
+    for digit in "482915":
+        kiosk.click(f".pin-key[data-digit='{digit}']")
+    kiosk.click("#pin-form button[data-action='check_in']")
+    expect(kiosk.locator("#pin-message")).to_contain_text("Selamat datang, Budi Pin")
+    assert budi.get("/api/me/attendances").json["total"] == 1
+    # And the admin's list shows the kiosk as seen
+    page.reload()
+    expect(page.locator("#kiosks-table")).to_contain_text("Aktif")
+    tablet.close()

@@ -3,7 +3,7 @@
 slot within 2 minutes of it, at a time the kiosk was out of contact."""
 import pytest
 
-from tests.functional.kiosk_helpers import NOW, code_check_in, employee, enrolled_kiosk
+from tests.functional.kiosk_helpers import code_check_in, employee, enrolled_kiosk
 from tests.functional.shift_helpers import person
 
 ARRIVAL = "2026-11-23T09:00:00+07:00"

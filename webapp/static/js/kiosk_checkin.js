@@ -107,6 +107,16 @@
       const typed = $("kiosk-code-input").value.trim();
       if (typed) location.assign("/absen?kiosk=" + encodeURIComponent(typed));
     });
+    $("my-pin-form").addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        await Absensi.api.put("/api/me/pin", { pin: $("my-pin").value });
+        $("my-pin-message").textContent = "PIN tersimpan.";
+        $("my-pin").value = "";
+      } catch (err) {
+        $("my-pin-message").textContent = Absensi.fieldErrors(err);
+      }
+    });
     window.addEventListener("online", flush);
     flush().catch(() => updatePending());
   });

@@ -63,4 +63,35 @@ document.addEventListener("alpine:init", () => {
       }
     },
   }));
+
+  /** Employee numbers of one branch's people (PATCH /api/users/{id}). */
+  Alpine.data("employeeNumbers", () => ({
+    branch: (Absensi.context.branches[0] || {}).code || "",
+    users: [],
+    error: "",
+
+    init() {
+      this.load();
+    },
+
+    async load() {
+      try {
+        const page = await Absensi.api.get(Absensi.url("/api/users", { branch: this.branch, per_page: 100 }));
+        this.users = (page.data || []).map((u) => Object.assign(u, { draft: u.employee_number || "" }));
+        this.error = "";
+      } catch (err) {
+        this.error = "Daftar karyawan gagal dimuat: " + err.userMessage;
+      }
+    },
+
+    async save(user) {
+      try {
+        const saved = await Absensi.api.patch("/api/users/" + user.id, { employee_number: user.draft.trim() || null });
+        user.employee_number = saved.employee_number;
+        Absensi.toast("Nomor karyawan " + user.name + " disimpan.", { kind: "success" });
+      } catch (err) {
+        Absensi.toast(Absensi.fieldErrors(err), { kind: "error" });
+      }
+    },
+  }));
 });
