@@ -165,3 +165,32 @@ def test_branch_cards_and_load_times_name_the_zone(browser, served, factory):  #
     page.goto(served + "/admin/cabang")
     expect(page.locator('[data-branch="DPS"] h2')).to_contain_text("DPS · WITA", timeout=WAIT_MS)
     page.context.close()
+
+
+def test_after_an_overtime_decision_focus_is_on_the_rows_overtime(browser, served, app,  # noqa: F811,E501
+                                                                  factory):
+    from tests.factories import at, login
+
+    clock = app.app.registry["clock"]
+    employee = factory.user(branch="JKT", name="Lembur Aksesibel")
+    login(app, employee)
+    at(app, "2026-11-02T08:00:00+07:00")
+    app.post_json("/api/attendance/check-in", {}, status=201)
+    at(app, "2026-11-02T20:00:00+07:00")
+    attendance = app.post_json("/api/attendance/check-out", {}, status=200).json["attendance"]
+    app.app.registry["clock"] = clock
+    assert attendance["overtime_status"] == "pending", attendance
+
+    page = new_page(browser, served, "1280")
+    log_in(page, served, factory.admin(), "/admin")
+    page.goto(served + "/admin/riwayat")
+    page.click("#tab-history")
+    approve = page.locator(f'#history-table tr[data-attendance-id="{attendance["id"]}"] '
+                           ".btn-overtime-approve")
+    expect(approve).to_be_visible(timeout=WAIT_MS)
+    approve.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "() => document.activeElement.classList.contains('cell-overtime')", timeout=WAIT_MS)
+    expect(page.locator(":focus")).to_contain_text("disetujui")
+    page.context.close()

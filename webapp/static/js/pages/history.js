@@ -286,11 +286,14 @@ document.addEventListener("alpine:init", () => {
     OVERTIME: { pending: "menunggu", approved: "disetujui", rejected: "ditolak", none: "" },
 
     async decideOvertime(a, action) {
+      // the pressed button goes with the decision: focus moves to the row's overtime status
+      const row = document.activeElement ? document.activeElement.closest("tr") : null;
       try {
         const att = (await Absensi.api.post("/api/attendances/" + a.id + "/overtime/" + action, {})).attendance;
         this.applyHistory(att);
         this.applyToday(att);
         this.highlight(att.id);
+        if (row) this.$nextTick(() => row.isConnected && Absensi.focusResult(row.querySelector(".cell-overtime") || row));
         Absensi.toast("Lembur " + att.user.name + " " + Absensi.fmt.date(att.work_date) + " " +
                       this.OVERTIME[att.overtime_status], { kind: "success" });
       } catch (err) {
