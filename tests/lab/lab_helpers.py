@@ -283,3 +283,27 @@ class RetryingClient(Client):
             if time.monotonic() + delay >= started + self.PATIENCE:
                 return status, answer, time.monotonic() - started, attempt
             time.sleep(delay)
+
+
+def firing_alerts(lab):
+    """Names of the alerts Prometheus on the monitor host says are firing."""
+    import json
+    import urllib.request
+
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"{lab['LAB_PROMETHEUS']}/api/v1/alerts", timeout=10) as response:
+        alerts = json.load(response)["data"]["alerts"]
+    return {alert["labels"]["alertname"] for alert in alerts if alert["state"] == "firing"}
+
+
+def wait_for_alert(lab, name, firing, seconds):
+    """Wait until alert *name* is firing (or no longer firing); True when it happened."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if (name in firing_alerts(lab)) == firing:
+                return True
+        except OSError:
+            pass
+        time.sleep(5)
+    return False

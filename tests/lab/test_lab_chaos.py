@@ -19,7 +19,7 @@ import websocket
 from tests.lab.lab_helpers import (DATA_HOSTS, Client, RetryingClient, cut_network,
                                    database_writer, galera_status, lab_hosts,
                                    make_redis_primary, on_host, play_recap, redis_primary,
-                                   run_playbook)
+                                   run_playbook, wait_for_alert)
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(2400)]
 
@@ -265,7 +265,11 @@ def test_a_cut_data_host_makes_no_split_brain(full_lab):
         assert load.errors == [], load.errors[:10]
         committed = committed_attendances("data-1", load.user_ids)
         assert sum(committed.values()) == len(load.created) and set(committed.values()) <= {1}
+        # and ops see it: the monitor's alert fires within 2 minutes
+        assert wait_for_alert(full_lab, "GaleraClusterTooSmall", True, 120)
     finally:
         cut_network("data-3", False)
-    # and once the cut is mended data-3 is a Synced member of three again
+    # and once the cut is mended data-3 is a Synced member of three again, and the alert
+    # resolves
     assert wait_for_cluster("data-3", 3, REJOIN_SECONDS), galera_status("data-3")
+    assert wait_for_alert(full_lab, "GaleraClusterTooSmall", False, 180)

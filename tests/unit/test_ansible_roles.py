@@ -272,3 +272,28 @@ def test_production_has_the_labs_groups_and_the_data_tier_on_three_hosts():
         assert len(groups["db"]) == len(groups["redis"]) == len(groups["sentinel"]) == 3
         assert groups["db"] == groups["redis"] == groups["sentinel"]
         assert len(groups["gateway"]) == len(groups["worker"]) == 2 and len(groups["monitor"]) == 1
+
+
+def test_rolling_puts_a_node_back_only_once_nginx_serves_it_then_rolls_the_realtime_hosts():
+    plays = yaml.safe_load((ANSIBLE / "rolling.yml").read_text())
+    web = next(play for play in plays if play.get("hosts") == "web" and "serial" in play)
+    back = web["post_tasks"][-1]
+    # the web node's way back names its X-Node-Id, which lb_rotation waits to see through
+    # the balancer (a node nginx still counts as failed gets no request)
+    assert back["vars"]["lb_rotation_state"] == "in"
+    assert back["vars"]["lb_rotation_node_id"] == "{{ app_node_id }}"
+    probe = [task for task in tasks_of(ROLES / "lb_rotation" / "tasks" / "main.yml")
+             if "ansible.builtin.uri" in task]
+    assert probe and "x_node_id" in probe[0]["until"]
+    # then the gateways and workers, one realtime host at a time
+    realtime = plays.index(web) + 1
+    assert "gateway" in plays[realtime]["hosts"] and plays[realtime]["serial"] == 1
+
+
+def test_haproxy_sends_writes_to_one_galera_node_at_a_time():
+    template = (ROLES / "haproxy" / "templates" / "haproxy.cfg.j2").read_text()
+    assert "option httpchk" in template
+    assert "\n    option allbackups" not in template
+    assert "on-marked-down shutdown-sessions" in template
+    # every node after the first is a backup
+    assert "' backup' if not loop.first" in template
