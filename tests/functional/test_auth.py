@@ -11,7 +11,8 @@ def test_login_returns_user_csrf_token_and_cookie(app, factory):
     assert response.status_int == 200
     assert response.json["user"]["email"] == "budi@example.com"
     assert response.json["user"]["branch"]["code"] == "BDG"
-    assert set(response.json["user"]) == {"id", "name", "email", "role", "active", "branch"}
+    assert set(response.json["user"]) == {"id", "name", "email", "role", "active", "branch",
+                                          "employee_number"}
     assert len(response.json["csrf_token"]) >= 32
     assert "absensi_session" in app.cookies
     assert "HttpOnly" in response.headers["Set-Cookie"]
