@@ -14,6 +14,7 @@ from playwright.sync_api import expect, sync_playwright
 
 from tests.browser_helpers import WAIT_MS, launch_chromium
 from tests.factories import login
+from tests.functional.shift_helpers import at
 from webapp.kiosks import codes
 
 pytestmark = pytest.mark.browser
@@ -129,13 +130,21 @@ def log_in(page, served, user, next_path):
     page.wait_for_url(f"{served}{next_path}")
 
 
-def test_offline_check_ins_wait_as_pending_and_are_sent_once(served, context, admin,
+#: a Monday morning in Jakarta: the browser's clock and the server's start here, so the
+#: check-out always falls inside the shift's check-out window whenever the test runs
+MORNING = "2026-11-23T09:00:00+07:00"
+
+
+def test_offline_check_ins_wait_as_pending_and_are_sent_once(served, context, app, admin,
                                                              make_app, factory):
     # Given a kiosk whose network is down (no contact), and Budi at /absen with its code
     kiosk_id, secret = enrolled_secret(admin, make_app)
     user = factory.user(name="Budi")
-    code = codes.make_code(secret, kiosk_id, now_slot())
+    morning = dt.datetime.fromisoformat(MORNING)
+    at(app, MORNING)
+    code = codes.make_code(secret, kiosk_id, codes.slot_of(morning))
     page = context.new_page()
+    page.clock.install(time=morning)
     log_in(page, served, user, f"/absen?kiosk={code}")
     expect(page.locator("#kiosk-checkin-code")).to_have_text(code)
     assert axe_serious(page) == []
@@ -156,10 +165,11 @@ def test_offline_check_ins_wait_as_pending_and_are_sent_once(served, context, ad
     login(budi, user)
     [attendance] = budi.get("/api/me/attendances").json["data"]
     assert attendance["offline"] is True and attendance["check_out_at"] is None
+    assert attendance["check_in_at"].startswith("2026-11-23T09:00")  # the phone's time
 
     # And a check-out made offline with the next code waits through a closed page and is
     # sent at the next page load
-    later = codes.make_code(secret, kiosk_id, now_slot() + 1)
+    later = codes.make_code(secret, kiosk_id, codes.slot_of(morning) + 1)
     page.goto(f"{served}/absen?kiosk={later}")
     context.set_offline(True)
     page.click("#btn-kiosk-check-out")
@@ -167,6 +177,7 @@ def test_offline_check_ins_wait_as_pending_and_are_sent_once(served, context, ad
     page.close()
     context.set_offline(False)
     again = context.new_page()
+    again.clock.install(time=morning + dt.timedelta(seconds=20))
     again.goto(f"{served}/absen")
     expect(again.locator("#kiosk-pending")).to_be_hidden()
     expect(again.locator("#kiosk-checkin-message")).to_contain_text("Terkirim")
