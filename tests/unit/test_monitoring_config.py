@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -33,7 +34,10 @@ def render(role, template, host="monitor", inventory=LAB, **extra_vars):
         if inventory == LAB else []
     args = ["ansible", host, "-i", str(inventory), *vault, "-m", "ansible.builtin.debug",
             "-a", f"msg={{{{ lookup('ansible.builtin.template', '{path}') }}}}",
-            "-e", json.dumps({**role_defaults(role), **extra_vars})]
+            # rendered on this machine: the lab's hosts (chroots) need not exist
+            "-e", json.dumps({**role_defaults(role), **extra_vars,
+                              "ansible_connection": "local",
+                              "ansible_python_interpreter": sys.executable})]
     result = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env,
                             cwd=REPO_ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
