@@ -5,9 +5,6 @@ kiosk enrolls and keeps showing codes without a network, and check-ins made offl
 back (also at the next page load)."""
 import datetime as dt
 import re
-import threading
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
@@ -15,36 +12,15 @@ from playwright.sync_api import expect, sync_playwright
 from tests.browser_helpers import WAIT_MS, launch_chromium
 from tests.factories import login
 from tests.functional.shift_helpers import at
+# the whole app on a loopback port (the app's clock is the real one, as the browser's is)
+from tests.functional.test_pages_browser import served  # noqa: F401
 from webapp.kiosks import codes
 
 pytestmark = pytest.mark.browser
 
 
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture()
-def served(app):
-    """The whole app on a loopback port (its clock is the real one: the browser's is)."""
-    server = make_server("127.0.0.1", 0, app.app, server_class=_ThreadingServer,
-                         handler_class=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture()
-def context(served):
+def context(served):  # noqa: F811
     """A browser context that may only reach the served app (anything else is aborted)."""
     with sync_playwright() as playwright:
         browser = launch_chromium(playwright)
@@ -69,7 +45,7 @@ def now_slot():
     return codes.slot_of(dt.datetime.now(dt.timezone.utc))
 
 
-def test_the_pages_codes_and_signatures_equal_the_servers(served, context):
+def test_the_pages_codes_and_signatures_equal_the_servers(served, context):  # noqa: F811
     page = context.new_page()
     page.goto(f"{served}/kiosk")
     made = page.evaluate("""async () => [
@@ -84,7 +60,8 @@ def test_the_pages_codes_and_signatures_equal_the_servers(served, context):
                               action="check_in", offline_at="2026-11-23T07:50:00+07:00")]
 
 
-def test_the_kiosk_enrolls_survives_a_reload_and_makes_codes_offline(served, context, admin):
+def test_the_kiosk_enrolls_survives_a_reload_and_makes_codes_offline(
+        served, context, admin):  # noqa: F811
     created = admin.post_json("/api/kiosks", {"branch": "JKT", "name": "Kios Lobi"}).json
     page = context.new_page()
     page.goto(f"{served}/kiosk")
@@ -122,7 +99,7 @@ def enrolled_secret(admin, make_app):
     return answer["kiosk"]["id"], answer["device_secret"]
 
 
-def log_in(page, served, user, next_path):
+def log_in(page, served, user, next_path):  # noqa: F811
     page.goto(f"{served}{next_path}")  # not logged in: the login page, then back here
     page.fill("#login-email", user["email"])
     page.fill("#login-password", user["password"])
@@ -135,8 +112,8 @@ def log_in(page, served, user, next_path):
 MORNING = "2026-11-23T09:00:00+07:00"
 
 
-def test_offline_check_ins_wait_as_pending_and_are_sent_once(served, context, app, admin,
-                                                             make_app, factory):
+def test_offline_check_ins_wait_as_pending_and_are_sent_once(  # noqa: F811
+        served, context, app, admin, make_app, factory):  # noqa: F811
     # Given a kiosk whose network is down (no contact), and Budi at /absen with its code
     kiosk_id, secret = enrolled_secret(admin, make_app)
     user = factory.user(name="Budi")
@@ -197,8 +174,8 @@ def axe_serious(page):
     return [(v["id"], [n["target"] for n in v["nodes"]]) for v in axe_violations(page)]
 
 
-def test_admin_sets_up_a_kiosk_and_an_employee_punches_with_a_pin(served, context, factory,
-                                                                  make_app):
+def test_admin_sets_up_a_kiosk_and_an_employee_punches_with_a_pin(  # noqa: F811
+        served, context, factory, make_app):  # noqa: F811
     # Given an admin on /admin/kios and Budi of Jakarta with a PIN
     admin_user = factory.admin(name="Admin Kios")
     budi = make_app()
