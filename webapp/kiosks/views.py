@@ -42,7 +42,9 @@ def enroll(request):
     limits = throttle.enroll_limits(client_address(request))
     wait = throttle.reserve(request.redis, limits)
     if wait:
-        raise ApiError(429, "too_many_attempts",
+        # contract §3.2: every refused enrollment is 401 invalid_code, a throttled one too
+        # (even with the right code, until the window ends)
+        raise ApiError(401, "invalid_code",
                        f"Terlalu banyak percobaan. Coba lagi dalam {wait} detik.",
                        headers={"Retry-After": wait})
     kiosk, token, secret = services.enroll(request.dbsession, body.get("enrollment_code"),
