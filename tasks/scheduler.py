@@ -3,7 +3,7 @@
 Jobs: the outbox relay sweep (every ``outbox.sweep_interval_seconds``), the ``servers``
 channel monitor (every 2 s), the auto-close of attendances left open 4 hours after their
 shift's end (every 15 minutes, and once at start to catch up), the purges of old
-idempotency keys and of outbox rows published longer ago than
+idempotency keys, of kiosk code uses and of outbox rows published longer ago than
 ``realtime.history_retention_seconds``, and the refresh of the live today summaries (every
 30 s, :mod:`webapp.attendance.summaries`). Several schedulers may run: each job run
 first takes a short Redis lock (:mod:`tasks.locks`), so only one of them does the work.
@@ -25,6 +25,7 @@ from tasks.outbox import (
 from tasks.servers import announce_node_changes
 from webapp.clock import utcnow
 from webapp.idempotency.services import purge_older_than
+from webapp.kiosks.services import purge_code_uses
 from webapp.attendance import summaries
 from webapp.servers.heartbeats import HeartbeatThread
 
@@ -37,6 +38,8 @@ AUTO_CLOSE_SECONDS = 900
 END_OF_DAY_LOCK_MS = 60_000
 IDEMPOTENCY_PURGE_SECONDS = 3600
 IDEMPOTENCY_KEY_DAYS = 7
+#: kiosk code uses are kept a day: a code is accepted at most 12 h 2 min after its slot
+KIOSK_CODE_USE_HOURS = 24
 OUTBOX_PURGE_SECONDS = 900
 #: how stale a dashboard's counts may get from changes that publish no event
 SUMMARY_REFRESH_SECONDS = 30
@@ -115,6 +118,16 @@ class SchedulerJobs:
 
         return locks.exclusive(self.redis, "purge_idempotency_keys", 60_000, purge)
 
+    def purge_kiosk_code_uses(self, now=None):
+        """Forget kiosk code uses a day old (no code is accepted that late)."""
+        cutoff = (now or utcnow()) - dt.timedelta(hours=KIOSK_CODE_USE_HOURS)
+
+        def purge():
+            with self.session_factory.begin() as session:
+                return purge_code_uses(session, cutoff.replace(tzinfo=None))
+
+        return locks.exclusive(self.redis, "purge_kiosk_code_uses", 60_000, purge)
+
     def purge_outbox(self, now=None):
         """Delete outbox rows published longer ago than Redis keeps their history."""
         return locks.exclusive(
@@ -174,6 +187,8 @@ def build_scheduler(jobs):
                       seconds=SERVERS_MONITOR_SECONDS, id="servers_monitor")
     scheduler.add_job(_logged("purge_idempotency_keys", jobs.purge_idempotency_keys), "interval",
                       seconds=IDEMPOTENCY_PURGE_SECONDS, id="purge_idempotency_keys")
+    scheduler.add_job(_logged("purge_kiosk_code_uses", jobs.purge_kiosk_code_uses), "interval",
+                      seconds=IDEMPOTENCY_PURGE_SECONDS, id="purge_kiosk_code_uses")
     scheduler.add_job(_logged("purge_outbox", jobs.purge_outbox), "interval",
                       seconds=OUTBOX_PURGE_SECONDS, id="purge_outbox")
     scheduler.add_job(_logged("refresh_summaries", jobs.refresh_summaries), "interval",

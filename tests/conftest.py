@@ -18,7 +18,7 @@ from webapp.settings import apply_environment
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-production-checks"
 DATA_TABLES = ["outbox_events", "idempotency_keys", "attendance_audit", "leave_requests",
-               "shift_assignments", "attendance_requests",
+               "shift_assignments", "attendance_requests", "kiosk_code_uses", "kiosks",
                "attendances", "users"]
 
 

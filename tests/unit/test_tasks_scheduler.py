@@ -256,3 +256,31 @@ def test_idempotency_keys_are_forgotten_after_a_week(jobs, session_factory):
     # Then only the recent key remains
     with session_factory() as session:
         assert list(session.scalars(select(IdempotencyKey.key))) == ["new"]
+
+
+def test_kiosk_code_uses_are_forgotten_after_a_day(jobs, session_factory):
+    from sqlalchemy import select
+
+    from webapp.kiosks.models import Kiosk, KioskCodeUse
+
+    # Given a kiosk code used 25 hours ago and one used 13 hours ago (an offline action's
+    # code may still be replayed 12 hours after its slot)
+    user = Factory(session_factory).user()
+    now = dt.datetime(2026, 11, 20, 12, 0, tzinfo=dt.timezone.utc)
+    naive = now.replace(tzinfo=None)
+    with session_factory.begin() as session:
+        kiosk = Kiosk(branch_id=1, name="Kios Lobi", created_at=naive)
+        session.add(kiosk)
+        session.flush()
+        for slot, age in ((1, dt.timedelta(hours=25)), (2, dt.timedelta(hours=13))):
+            session.add(KioskCodeUse(kiosk_id=kiosk.id, slot=slot, user_id=user["id"],
+                                     used_at=naive - age))
+    # When the purge job runs, then only the recent use remains
+    assert jobs.purge_kiosk_code_uses(now=now) == 1
+    with session_factory() as session:
+        assert list(session.scalars(select(KioskCodeUse.slot))) == [2]
+
+
+def test_the_kiosk_code_purge_runs_hourly(jobs):
+    by_id = {job.id: job for job in build_scheduler(jobs).get_jobs()}
+    assert by_id["purge_kiosk_code_uses"].trigger.interval == dt.timedelta(hours=1)

@@ -9,7 +9,7 @@ import datetime as dt
 import logging
 import secrets
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from redis.exceptions import RedisError
 
@@ -211,3 +211,11 @@ def use_code(dbsession, *, kiosk_id, slot, user_id, now):
             "kiosk_id": kiosk_id, "slot": slot, "user_id": user_id, "used_at": _naive(now)})
     except IntegrityError:
         raise code_invalid("Kode kios ini sudah Anda pakai. Pindai kode berikutnya.") from None
+
+
+def purge_code_uses(dbsession, cutoff):
+    """Forget code uses older than *cutoff* (naive UTC): a code is accepted at most 12 hours
+    and 2 minutes after its slot (an offline action), so an older row guards nothing. Run
+    hourly by the scheduler."""
+    return dbsession.execute(
+        delete(KioskCodeUse).where(KioskCodeUse.used_at < cutoff)).rowcount
