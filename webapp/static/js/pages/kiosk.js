@@ -12,6 +12,8 @@
   "use strict";
 
   const STORAGE_KEY = "absensi-kiosk";
+  // set when the server said "revoked": a reload keeps saying so until someone re-enrolls
+  const REVOKED_KEY = "absensi-kiosk-revoked";
   const QUEUE_OWNER = "kiosk";
   const REQUEST_TIMEOUT_MS = 5000;
   const $ = (id) => document.getElementById(id);
@@ -83,6 +85,7 @@
       }
       credential = { kiosk: data.kiosk, device_token: data.device_token, device_secret: data.device_secret };
       localStorage.setItem(STORAGE_KEY, JSON.stringify(credential));
+      localStorage.removeItem(REVOKED_KEY);
       start();
     } catch (failure) {
       error.textContent = "Tidak ada jaringan. Pendaftaran memerlukan koneksi internet.";
@@ -93,6 +96,7 @@
   function revoked() {
     clearTimeout(timer);
     localStorage.removeItem(STORAGE_KEY);
+    localStorage.setItem(REVOKED_KEY, "1");
     credential = null;
     show("kiosk-revoked");
     $("btn-reenroll").focus();
@@ -273,6 +277,7 @@
     Offline.registerServiceWorker();
     $("enroll-form").addEventListener("submit", enroll);
     $("btn-reenroll").addEventListener("click", () => {
+      localStorage.removeItem(REVOKED_KEY);
       show("kiosk-enroll");
       $("enroll-code").focus();
     });
@@ -291,6 +296,6 @@
     });
     credential = loadCredential();
     if (credential) start();
-    else show("kiosk-enroll");
+    else show(localStorage.getItem(REVOKED_KEY) ? "kiosk-revoked" : "kiosk-enroll");
   });
 })();
