@@ -111,6 +111,9 @@ class QuickJobs:
     def purge_idempotency_keys(self):
         pass
 
+    def purge_kiosk_code_uses(self):
+        pass
+
     def purge_outbox(self):
         pass
 
