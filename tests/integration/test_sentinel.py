@@ -3,6 +3,8 @@ Sentinels and follow a failover by themselves; the publisher counts a batch as p
 only once a replica confirmed it. Real servers on loopback: a primary, two replicas, three
 Sentinels (quorum 2, down after 1 s)."""
 import asyncio
+import socket
+import threading
 import time
 
 import pytest
@@ -164,3 +166,54 @@ def test_the_publisher_leaves_an_unconfirmed_batch_unpublished(tier, session_fac
     # And with a replica to confirm it, the next run marks it published
     assert outbox.publish_outbox_event(session_factory, client, event_id, 3600, replicas=1,
                                        after_batch=lambda rows: None) == [event_id]
+
+
+class SilentSentinel:
+    """A Sentinel on a host that lost power, seen from a pooled connection: it accepts the
+    connection and never answers. Counts how often it was connected to."""
+
+    def __init__(self):
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connections = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections.append(connection)
+
+    def close(self):
+        self.listener.close()
+        for connection in self.connections:
+            connection.close()
+
+
+def test_a_silent_sentinel_is_asked_once_then_the_next_one_answers(tier):
+    # Given the Sentinel listed first is silent (its host lost power)
+    silent = SilentSentinel()
+    try:
+        settings = dict(tier.settings, **{"redis.sentinels": ",".join(
+            [f"127.0.0.1:{silent.port}"] + [f"127.0.0.1:{s.port}" for s in tier.sentinels])})
+
+        async def gateway_round_trip():
+            client = connect_async(settings, max_connections=2, pool_timeout=2,
+                                   decode_responses=True, socket_timeout=2)
+            try:
+                return await client.set("gateway", "g")
+            finally:
+                await client.aclose()
+
+        # When the web's, the publisher queue's and the gateway's clients find the primary
+        assert make_redis(settings).set("web", "w")
+        assert make_redis_client(settings).set("queue", "q")
+        assert asyncio.run(gateway_round_trip())
+        # Then each asked the silent one once and moved on to the next: no retries on it
+        # (redis-py's default retries a Sentinel ten times, half a minute per request)
+        assert len(silent.connections) == 3
+    finally:
+        silent.close()

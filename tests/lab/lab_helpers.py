@@ -262,17 +262,22 @@ class RetryingClient(Client):
     ATTEMPT_TIMEOUT = 65
 
     def write(self, method, path, body=None):
-        """``(status, body, seconds, attempts)`` of the last attempt."""
+        """``(status, body, seconds, attempts)`` of the last attempt; ``self.history`` keeps
+        ``(status, seconds, X-Node-Id)`` of each attempt of the last write."""
         key = uuid.uuid4().hex
         started = time.monotonic()
         attempt = 0
+        self.history = []
         while True:
+            sent = time.monotonic()
             try:
                 status, headers, answer = self.request(
                     method, path, body, headers={"Idempotency-Key": key},
                     timeout=self.ATTEMPT_TIMEOUT)
             except OSError as error:
                 status, headers, answer = None, {}, repr(error)
+            self.history.append((status, round(time.monotonic() - sent, 1),
+                                 (headers or {}).get("X-Node-Id")))
             attempt += 1
             if status not in (None, *self.RETRY_STATUSES):
                 return status, answer, time.monotonic() - started, attempt

@@ -118,7 +118,8 @@ class RetryingCheckIns:
         status, body, _, attempts = client.write(method, path)
         with self.lock:
             if status != expected:
-                self.errors.append(f"{method} {path}: {status} after {attempts} tries: {body}")
+                self.errors.append(f"{method} {path}: {status} after {attempts} tries "
+                                   f"{client.history}: {str(body)[:200]}")
                 return None
             self.successes.append(time.monotonic())
             return body["attendance"]["id"] if isinstance(body, dict) else None
