@@ -74,8 +74,7 @@ venv: $(STAMP)
 
 $(STAMP): setup.cfg setup.py pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@# c-driver: mysqlclient, built against libmariadb-dev (scripts/system-deps.sh)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test,c-driver]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
 	@touch $@
 
 clean:
