@@ -74,6 +74,40 @@ def _sentinel_options(settings, retry):
     return sentinel
 
 
+class _AsksSentinelsOnReconnect:
+    """A Sentinel-managed connection that asks the Sentinels for the primary on *every*
+    reconnect. redis-py (redis/redis-py#3874) asks them only when a connection leaves the
+    pool: a command retried after a timeout reconnects to the address it last had. With the
+    primary's host powered off, each retry of each pooled connection dialled the dead host
+    again (a request waited 9 s and more for its session), even after the failover. (Only
+    clients with a retry meet this: the gateway's and the queue's have none, their next
+    command takes a connection from the pool, which asks.)"""
+
+    _address_fresh = False
+
+    def connect_to(self, address):
+        self._address_fresh = True   # just asked: connect_check_health must not ask again
+        try:
+            super().connect_to(address)
+        finally:
+            self._address_fresh = False
+
+    def connect_check_health(self, check_health=True, retry_socket_connect=True):
+        if self._sock is None and not self._address_fresh and self.connection_pool.is_master:
+            self.host, self.port = self.connection_pool.get_master_address()
+        super().connect_check_health(check_health=check_health,
+                                     retry_socket_connect=retry_socket_connect)
+
+
+class _PrimaryConnection(_AsksSentinelsOnReconnect, redis.sentinel.SentinelManagedConnection):
+    pass
+
+
+class _PrimarySSLConnection(_AsksSentinelsOnReconnect,
+                            redis.sentinel.SentinelManagedSSLConnection):
+    pass
+
+
 def connect(settings, **options):
     """A client of the primary, with redis-py *options* (timeouts, retry, decoding)."""
     sentinels = sentinel_addresses(settings)
@@ -81,8 +115,11 @@ def connect(settings, **options):
         return redis.Redis.from_url(settings["redis.url"], **tls_options(settings), **options)
     manager = redis.sentinel.Sentinel(
         sentinels, sentinel_kwargs=_sentinel_options(settings, Retry(NoBackoff(), 0)))
-    return manager.master_for(settings["redis.sentinel_master"],
-                              **_url_options(settings), **options)
+    url_options = _url_options(settings)
+    return manager.master_for(
+        settings["redis.sentinel_master"],
+        connection_class=_PrimarySSLConnection if url_options.get("ssl") else _PrimaryConnection,
+        **url_options, **options)
 
 
 class _BlockingSentinelPool(redis.asyncio.sentinel.SentinelConnectionPool,

@@ -3,6 +3,7 @@ Sentinels and follow a failover by themselves; the publisher counts a batch as p
 only once a replica confirmed it. Real servers on loopback: a primary, two replicas, three
 Sentinels (quorum 2, down after 1 s)."""
 import asyncio
+import signal
 import socket
 import threading
 import time
@@ -217,3 +218,26 @@ def test_a_silent_sentinel_is_asked_once_then_the_next_one_answers(tier):
         assert len(silent.connections) == 3
     finally:
         silent.close()
+
+
+def test_a_retried_command_asks_the_sentinels_where_the_primary_went(tier):
+    # Given the web's client (one retry) with a pooled connection to the primary
+    web = make_redis(tier.settings)
+    assert web.set("before", "w")
+    old_port = tier.primary.port
+    # When the primary's host goes silent (stopped: its connections stay open and nothing
+    # answers on them, as with a host that lost power) and a replica is promoted
+    tier.primary.process.send_signal(signal.SIGSTOP)
+    try:
+        wait_until(lambda: all(tier.primary_port_seen_by(s) not in (old_port, None)
+                               for s in tier.sentinels), timeout=FAILOVER_SECONDS,
+                   what="a failover")
+        # Then the next command times out on the old connection once, and its retry asks
+        # the Sentinels and reaches the new primary: redis-py by itself redials the silent
+        # address (redis/redis-py#3874), and the request failed after 9 s
+        assert web.set("after", "w")
+        promoted = redis.Redis(port=tier.primary_port(), password=PASSWORD,
+                               decode_responses=True)
+        assert promoted.get("after") == "w"
+    finally:
+        tier.primary.process.send_signal(signal.SIGCONT)

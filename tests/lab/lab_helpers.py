@@ -194,12 +194,13 @@ def redis_primary(lab, hosts=DATA_HOSTS):
 
 
 def make_redis_primary(lab, host, *, attempts=10):
-    """Fail the Redis primary over (SENTINEL FAILOVER) until *host* holds it, bounded."""
+    """Fail the Redis primary over (SENTINEL FAILOVER) until *host* holds it, bounded, and
+    return once both other servers replicate from it."""
     import redis
 
     for _ in range(attempts):
         if redis_primary(lab) == host:
-            return
+            break
         before = redis_primary(lab)
         try:
             sentinel(lab, DATA_HOSTS[0] if host != DATA_HOSTS[0] else DATA_HOSTS[1]
@@ -215,20 +216,77 @@ def make_redis_primary(lab, host, *, attempts=10):
     wait_for_redis_replicas(lab, host, len(DATA_HOSTS) - 1)
 
 
+def redis_replication(lab, host):
+    """``INFO replication`` of the Redis server on data host *host* ({} when it does not
+    answer), asked directly: a Sentinel's view of its replicas lags by up to 10 s."""
+    import redis
+
+    secret = LAB_DIR / "hosts" / "web-jkt" / "root" / "etc/absensi/secrets/redis_password"
+    try:
+        return redis.Redis(host=host_address(host), port=6379, ssl=True, username="absensi",
+                           ssl_ca_certs=lab["LAB_CA"], ssl_cert_reqs="required",
+                           password=secret.read_text().strip(), socket_timeout=5,
+                           socket_connect_timeout=5, decode_responses=True).info("replication")
+    except (redis.RedisError, OSError):
+        return {}
+
+
 def wait_for_redis_replicas(lab, primary, count, seconds=90):
-    """Wait until the Sentinel on *primary* sees *count* replicas in sync with it: writes
-    made while a demoted primary still resynchronises would vanish."""
+    """Wait until *count* Redis servers replicate from *primary*, with their link up, as the
+    servers themselves say. After a SENTINEL FAILOVER the old primary stays a primary until
+    a Sentinel's next look at it (up to 10 s later): writes it takes meanwhile vanish when
+    it turns into a replica and resynchronises."""
+    address = host_address(primary)
     deadline = time.monotonic() + seconds
+    replicas = {}
     while time.monotonic() < deadline:
-        replicas = sentinel(lab, primary).execute_command(
-            "SENTINEL", "replicas", SENTINEL_MASTER)
-        healthy = [r for r in replicas if r.get("master-link-status") == "ok"
-                   and "down" not in r.get("flags", "")]
-        if len(healthy) >= count:
-            time.sleep(3)   # the demoted primary's old clients were killed: let them reconnect
+        replicas = {host: redis_replication(lab, host) for host in DATA_HOSTS if host != primary}
+        in_sync = [host for host, info in replicas.items() if info.get("role") == "slave"
+                   and info.get("master_host") == address
+                   and info.get("master_link_status") == "up"]
+        if len(in_sync) >= count and redis_replication(lab, primary).get("role") == "master":
             return
         time.sleep(1)
     raise AssertionError(f"Redis replicas of {primary} not in sync: {replicas}")
+
+
+def data_tier_settled(lab, seconds):
+    """Wait (bounded) until every data host is back in service: three Synced Galera members,
+    every Sentinel naming the same Redis primary, and two replicas in sync with it. Returns
+    what is still missing ("" when nothing is), so a test can wait for it in a ``finally``
+    without hiding its own failure, and the next test starts from a whole data tier."""
+    import redis
+
+    deadline = time.monotonic() + seconds
+    missing = "not checked"
+    while time.monotonic() < deadline:
+        states = {host: galera_status(host) for host in DATA_HOSTS}
+        unsynced = [host for host, status in states.items()
+                    if status.get("wsrep_cluster_size") != str(len(DATA_HOSTS))
+                    or status.get("wsrep_local_state_comment") != "Synced"]
+        primaries = set()
+        for host in DATA_HOSTS:
+            try:
+                address = sentinel(lab, host).execute_command(
+                    "SENTINEL", "get-master-addr-by-name", SENTINEL_MASTER)
+                primaries.add(address[0] if address else None)
+            except (redis.RedisError, OSError):
+                primaries.add(None)
+        in_sync = []
+        if len(primaries) == 1 and None not in primaries:
+            address = next(iter(primaries))
+            infos = [redis_replication(lab, host) for host in DATA_HOSTS]
+            in_sync = [info for info in infos if info.get("master_host") == address
+                       and info.get("master_link_status") == "up"]
+        missing = "; ".join(part for part in (
+            f"Galera not Synced on {unsynced}" if unsynced else "",
+            f"Sentinels name {sorted(map(str, primaries))}" if len(primaries) != 1 else "",
+            f"{len(in_sync)} Redis replicas in sync" if len(in_sync) < len(DATA_HOSTS) - 1
+            else "") if part)
+        if not missing:
+            return ""
+        time.sleep(2)
+    return missing
 
 
 def database_writer(host="web-jkt"):
@@ -263,7 +321,8 @@ class RetryingClient(Client):
 
     def write(self, method, path, body=None):
         """``(status, body, seconds, attempts)`` of the last attempt; ``self.history`` keeps
-        ``(status, seconds, X-Node-Id)`` of each attempt of the last write."""
+        ``(sent at (monotonic), status, seconds, X-Node-Id)`` of each attempt of the last
+        write."""
         key = uuid.uuid4().hex
         started = time.monotonic()
         attempt = 0
@@ -276,7 +335,7 @@ class RetryingClient(Client):
                     timeout=self.ATTEMPT_TIMEOUT)
             except OSError as error:
                 status, headers, answer = None, {}, repr(error)
-            self.history.append((status, round(time.monotonic() - sent, 1),
+            self.history.append((sent, status, round(time.monotonic() - sent, 1),
                                  (headers or {}).get("X-Node-Id")))
             attempt += 1
             if status not in (None, *self.RETRY_STATUSES):
