@@ -20,7 +20,7 @@ help:
 	@echo "make lint   flake8"
 	@echo "make image  build docker/Dockerfile with docker, podman or buildah (IMAGE=absensi:latest)"
 	@echo "make test-image  build the image and run every container test (tests/image)"
-	@echo "make lab    seven Debian hosts (netns + chroot) provisioned by ansible/site.yml"
+	@echo "make lab    the lab's Debian hosts (lab/lab.conf; netns + chroot) provisioned by ansible/site.yml"
 	@echo "make lab-down  remove every lab host, mount, namespace and process"
 	@echo "make test-lab  every lab test, including the slow ones CI skips"
 	@echo "make clean  remove the venv and runtime files under var/"
