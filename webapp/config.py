@@ -23,6 +23,7 @@ def configure(settings=None):
     config.include("webapp.errors")  # JSON errors and the X-Node-Id header
     config.include("webapp.events")  # the outbox: committed events handed to the publisher
     config.include("webapp.attendance.today_cache")  # the today board, once per commit
+    config.include("webapp.holidays.cache")  # the check-in's holidays, once per change
     config.include("webapp.servers")  # this node's heartbeat
     config.include("webapp.static_assets")  # /static with a cache-busting token
     config.include("webapp.openapi")  # webapp/openapi.yaml, parsed once, for /api/openapi.json

@@ -15,21 +15,23 @@ from zope.interface import implementer
 
 from webapp.accounts.principal import RECORD_PREFIX
 from webapp.branches.cache import BRANCHES_VERSION_KEY
+from webapp.holidays.cache import HOLIDAYS_VERSION_KEY
 
 KEY_PREFIX = "absensi:session:"
 
 # One round trip per request: the session (sliding its expiry) and, for a logged-in
-# session, what proves its user without the database (webapp.accounts.principal).
+# session, what proves its user without the database (webapp.accounts.principal), and the
+# versions of the node caches (branches, holidays).
 _LOAD = """
 local raw = redis.call('GET', KEYS[1])
-if not raw then return {false, false, false} end
+if not raw then return {false, false, false, false} end
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 local record = false
 local ok, data = pcall(cjson.decode, raw)
 if ok and type(data) == 'table' and type(data['user_id']) == 'number' then
   record = redis.call('GET', ARGV[2] .. string.format('%d', data['user_id']))
 end
-return {raw, record, redis.call('GET', ARGV[3])}
+return {raw, record, redis.call('GET', ARGV[3]), redis.call('GET', ARGV[4])}
 """
 
 
@@ -48,7 +50,7 @@ class RedisSession(dict):
         self._deleted_ids = []
         #: what Redis held beside the session when it was loaded (see load_session)
         self.principal_record = None
-        self.branches_version = None
+        self.branches_version = self.holidays_version = None
 
     # -- ISession --------------------------------------------------------------
     def changed(self):
@@ -148,12 +150,13 @@ def load_session(request):
     idle_timeout = int(settings["session.idle_timeout_seconds"])
     lifetime = int(settings["session.lifetime_seconds"])
     session_id = request.cookies.get(settings["session.cookie_name"])
-    data = record = branches_version = None
+    data = record = branches_version = holidays_version = None
     if session_id and len(session_id) < 100:
         key = KEY_PREFIX + session_id
         # sliding expiry (capped below)
-        raw, record, branches_version = redis.register_script(_LOAD)(
-            keys=[key], args=[idle_timeout, RECORD_PREFIX, BRANCHES_VERSION_KEY])
+        raw, record, branches_version, holidays_version = redis.register_script(_LOAD)(
+            keys=[key],
+            args=[idle_timeout, RECORD_PREFIX, BRANCHES_VERSION_KEY, HOLIDAYS_VERSION_KEY])
         data = json.loads(raw) if raw else None
         created = data.get("_created", 0) if isinstance(data, dict) else 0
         if data is not None and time.time() - created >= lifetime:
@@ -167,6 +170,7 @@ def load_session(request):
     )
     if data is not None:
         session.principal_record, session.branches_version = record, branches_version
+        session.holidays_version = holidays_version
     request.add_response_callback(lambda req, resp: session.persist(resp, settings))
     return session
 

@@ -180,12 +180,13 @@ def _offline_reason(offline, now, zone):
 
 
 def check_in(dbsession, *, user, node_id, note=None, now=None, location=None,
-             at_kiosk=False, offline=False):
+             at_kiosk=False, offline=False, holidays=None):
     """Create the attendance of the shift *now* belongs to, or raise 409
     ``already_checked_in`` (with the existing one).
 
     Where the branch has sites (or a geofence), ``location`` must be inside one (422
-    otherwise). The hot path of the morning rush: the roster's two small reads, then three
+    otherwise). The hot path of the morning rush: the roster's small read (the holidays
+    come from *holidays*, the node's cache, when given: webapp.holidays.cache), then three
     INSERT statements (attendance, audit, outbox) without the ORM's unit of work. The
     unique index (user, work date) decides, and a duplicate fails only its own statement on
     MariaDB and SQLite alike, so neither a SELECT before it nor a SAVEPOINT around it is
@@ -196,7 +197,8 @@ def check_in(dbsession, *, user, node_id, note=None, now=None, location=None,
     """
     now = (now or utcnow()).replace(microsecond=0)
     branch = user.branch
-    work_date, shift = shift_for_check_in(dbsession, user=user, branch=branch, now=now)
+    work_date, shift = shift_for_check_in(dbsession, user=user, branch=branch, now=now,
+                                          holidays=holidays)
     distance, site = (None, None) if at_kiosk else _check_in_location(
         dbsession, branch, location, user_id=user.id, work_date=work_date)
     columns = shift_columns(shift, work_date, branch.zone)

@@ -47,7 +47,7 @@ def _attendance_change(request, change, success_status):
 
 @view_config(route_name="api.check_in", request_method="POST", permission="user")
 def check_in(request):
-    return _attendance_change(request, services.check_in, 201)
+    return _attendance_change(request, kiosk.check_in_with_node_holidays(request), 201)
 
 
 @view_config(route_name="api.check_out", request_method="POST", permission="user")

@@ -14,8 +14,24 @@ def cmd_holidays_import(args, settings):
             added = import_national(dbsession, rows)
     finally:
         engine.dispose()
+    if added:
+        _reload_node_caches(settings)
     print(f"{added} hari libur ditambahkan ({len(rows) - added} sudah ada)")
     return 0
+
+
+def _reload_node_caches(settings):
+    """Tell the web nodes to reload their holidays (webapp.holidays.cache); without Redis
+    they do within a minute anyway."""
+    import redis
+
+    from webapp.holidays.cache import bump_holidays_version
+    from webapp.redis import make_redis
+
+    try:
+        bump_holidays_version(make_redis(settings))
+    except redis.RedisError as error:
+        print(f"Redis tidak terjangkau ({error}): node memuat ulang hari libur dalam 1 menit")
 
 
 def register(commands):

@@ -44,7 +44,8 @@ def holiday_dates(dbsession, branch, start, end):
 
 
 def holidays_by_scope(dbsession, start, end):
-    """``{scope: {dates}}`` for [start, end] in one query (scope 0 = national)."""
+    """``{scope: {dates}}`` for [start, end] in one query (scope 0 = national); the
+    check-in reads the same from the node's cache (webapp.holidays.cache)."""
     result = {}
     for day, scope in dbsession.execute(
         select(Holiday.date, Holiday.scope).where(Holiday.date >= start, Holiday.date <= end)

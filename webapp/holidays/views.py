@@ -1,10 +1,14 @@
+import functools
+
 from pyramid.response import Response
 from pyramid.view import view_config
 
 from webapp import validation as v
 from webapp.branches.services import branch_by_code
+from webapp.db import after_commit
 from webapp.errors import json_response
 from webapp.holidays import services
+from webapp.holidays.cache import bump_holidays_version
 
 
 def parse_year(request, errors):
@@ -14,6 +18,11 @@ def parse_year(request, errors):
         if year is not None and not 2000 <= year <= 2100:
             errors["year"] = "Tahun 2000–2100."
     return year
+
+
+def _reload_node_caches(request):
+    # every node's check-ins read holidays from its cache (webapp.holidays.cache)
+    after_commit(request.dbsession, functools.partial(bump_holidays_version, request.redis))
 
 
 @view_config(route_name="api.holidays", request_method="GET", renderer="json",
@@ -44,6 +53,7 @@ def add_holiday(request):
             errors["branch"] = "Kode cabang tidak dikenal."
     v.raise_if(errors)
     holiday = services.add_holiday(request.dbsession, day=day, name=name, branch=branch)
+    _reload_node_caches(request)
     return json_response(201, services.holiday_json(holiday))
 
 
@@ -51,4 +61,5 @@ def add_holiday(request):
 def delete_holiday(request):
     holiday_id = v.path_id(request)
     services.delete_holiday(request.dbsession, holiday_id or 0)
+    _reload_node_caches(request)
     return Response(status=204)

@@ -8,11 +8,13 @@ For a user and a date, in this order:
 4. else it is a day off (``off``).
 
 Computed in one pass, with a fixed number of queries whatever the number of users and
-days: the branches (cached rows), the shift types, the holidays of the range and the
-assignments overlapping it; the days are then painted in Python, oldest assignment first,
-so that each later one overwrites the days it shares with earlier ones.
+days: the branches (cached rows), the shift types, the holidays of the range (the check-in
+takes them from the node's cache) and the assignments overlapping it; the days are then
+painted in Python, oldest assignment first, so that each later one overwrites the days it
+shares with earlier ones.
 """
 import datetime as dt
+import functools
 
 from sqlalchemy import select
 
@@ -52,10 +54,13 @@ def _assignments(dbsession, user_ids, date_from, date_to):
     return dbsession.execute(query).all()
 
 
-def roster(dbsession, *, users, branches, date_from, date_to, shift_types=None):
+def roster(dbsession, *, users, branches, date_from, date_to, shift_types=None,
+           holidays=None):
     """``{user_id: [(day, ShiftType or None, source)]}`` for *users* (rows with ``id`` and
     ``branch_id``) over [date_from, date_to]; *branches* ``{id: Branch}`` (with their
-    default shift types); *shift_types* ``{id: ShiftType}`` (read when not given)."""
+    default shift types); *shift_types* ``{id: ShiftType}`` (read when not given);
+    *holidays* ``(start, end) -> {scope: {dates}}`` (read from the database when not
+    given: :func:`holidays_by_scope`)."""
     if not users:
         return {}
     assignments = _assignments(dbsession, {u.id for u in users}, date_from, date_to)
@@ -64,7 +69,7 @@ def roster(dbsession, *, users, branches, date_from, date_to, shift_types=None):
         wanted = {row.shift_type_id for row in assignments if row.shift_type_id is not None}
         shift_types = {s.id: s for s in dbsession.scalars(
             select(ShiftType).where(ShiftType.id.in_(wanted)))} if wanted else {}
-    by_scope = holidays_by_scope(dbsession, date_from, date_to)
+    by_scope = (holidays or functools.partial(holidays_by_scope, dbsession))(date_from, date_to)
     days = list(days_between(date_from, date_to))
     calendars = {}  # per branch: [(day, shift, source)] without assignments
     for branch_id in {u.branch_id for u in users}:
@@ -98,19 +103,21 @@ def shift_instance(shift, day, zone):
     return shift.instants(day, zone)
 
 
-def shift_for_check_in(dbsession, *, user, branch, now):
+def shift_for_check_in(dbsession, *, user, branch, now, holidays=None):
     """``(work_date, ShiftType or None)`` of a check-in at *now* (aware).
 
     The shift whose window (3 hours before its start to its end) holds *now* (the one
     starting nearest to *now* if several do: a night shift ending at 06:00 and a day shift
     starting at 08:00); else today's shift, if today has one (an early or very late
-    check-in); else a day off today (``None``: every minute is overtime).
+    check-in); else a day off today (``None``: every minute is overtime). *holidays*: as
+    for :func:`roster`.
     """
     zone = branch.zone
     today = now.astimezone(zone).date()
     one_day = dt.timedelta(days=1)
     schedule = roster(dbsession, users=[user], branches={branch.id: branch},
-                      date_from=today - one_day, date_to=today + one_day)[user.id]
+                      date_from=today - one_day, date_to=today + one_day,
+                      holidays=holidays)[user.id]
     candidates = []
     for day, shift, _ in schedule:
         if shift is None:
