@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 from cluster import topology
-from cluster.ports import free_port, port_open
+from cluster.ports import free_ports, port_open
 from cluster.supervisor import Supervisor
 
 REPO_ROOT = topology.REPO_ROOT
@@ -50,17 +50,20 @@ class Cluster:
         self.static_dir = Path(static_dir or self.root / "webapp" / "static")
         self.var_dir = Path(var_dir or self.root / "var")
         self.run_dir = Path(run_dir or self.var_dir / "cluster")
-        self.port = int(port or free_port())
+        # every port the cluster listens on, chosen at once so that no two are the same
+        ports = iter(free_ports(2 + web_nodes + gateways + workers))
+        self.port = int(port or next(ports))
         self.database_url = database_url or f"sqlite:///{self.var_dir / 'absensi.sqlite'}"
         self.own_redis = not redis_url
-        self.redis_port = free_port() if self.own_redis else None
+        self.redis_port = next(ports) if self.own_redis else None
         self.redis_url = redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
         self.demo = demo
         self._secret_key = secret_key
         self.config_file = Path(config_file or self.root / "production.ini")
         self.extra_env = dict(extra_env or {})
-        self.web_ports = [free_port() for _ in range(web_nodes)]
-        self.gateway_ports = [free_port() for _ in range(gateways)]
+        self.web_ports = [next(ports) for _ in range(web_nodes)]
+        self.gateway_ports = [next(ports) for _ in range(gateways)]
+        self.worker_metrics_ports = [next(ports) for _ in range(workers)]
         self.specs = self._specs(workers, gunicorn_workers, gunicorn_threads, redis_appendonly)
         self.supervisor = None
 
@@ -113,7 +116,6 @@ class Cluster:
         specs += [topology.worker_spec(n) for n in range(1, workers + 1)]
         # Prometheus: one directory of metric files per multi-process node, and each
         # worker's /metrics on a loopback port of its own (see README "Observability").
-        self.worker_metrics_ports = [free_port() for _ in range(workers)]
         for spec in specs:
             if spec.role in ("web", "worker"):
                 spec.env["PROMETHEUS_MULTIPROC_DIR"] = str(self.run_dir / "metrics" / spec.name)

@@ -16,6 +16,21 @@ def free_port(host="127.0.0.1"):
         return sock.getsockname()[1]
 
 
+def free_ports(count, host="127.0.0.1"):
+    """*count* distinct free ports. Each stays bound until all are chosen: asked one after
+    another, the kernel may hand out a port it just gave (a worker's /metrics port once
+    turned out to be a web node's)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sockets.append(socket.socket())
+            sockets[-1].bind((host, 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def wait_until(predicate, *, timeout, interval=0.05, what="server"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
