@@ -74,7 +74,8 @@ venv: $(STAMP)
 
 $(STAMP): setup.cfg setup.py pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test]'
+	@# c-driver: mysqlclient, built against libmariadb-dev (scripts/system-deps.sh)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test,c-driver]'
 	@touch $@
 
 clean:

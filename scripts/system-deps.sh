@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages Absensi needs on this machine, only those that are missing.
 #
-#   scripts/system-deps.sh             make, python3-venv, redis-server, nginx, mariadb-server
+#   scripts/system-deps.sh             make, python3-venv, redis-server, nginx, mariadb-server,
+#                                      and what building mysqlclient takes (gcc, libmariadb-dev)
 #   scripts/system-deps.sh --browser   ... and chromium (the browser tests drive it)
 #   scripts/system-deps.sh --no-mariadb  skip MariaDB (`make run` uses SQLite by default)
 #   scripts/system-deps.sh --image     ... and podman, buildah, runc, debootstrap (`make image`
@@ -23,12 +24,14 @@ for arg in "$@"; do
         --no-mariadb) want_mariadb=0 ;;
         --image) want_image=1 ;;
         --lab) want_lab=1 ;;
-        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
         *) echo "system-deps: unknown option $arg" >&2; exit 2 ;;
     esac
 done
 
 packages=(make python3 python3-venv ca-certificates redis-server nginx)
+# make venv builds the C MySQL driver (mysqlclient, the c-driver extra) against libmariadb
+packages+=(gcc pkg-config python3-dev libmariadb-dev)
 [[ $want_mariadb == 1 ]] && packages+=(mariadb-server)
 [[ $want_browser == 1 ]] && packages+=(chromium)
 # crun fails on this kind of machine (hybrid cgroups): podman is pointed at runc instead.

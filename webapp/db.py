@@ -25,8 +25,9 @@ PING_AFTER_IDLE_SECONDS = 10
 
 def make_engine(settings):
     url = settings["database.url"]
+    sqlite = url.startswith("sqlite")
     options = {}
-    if url.startswith("sqlite"):
+    if sqlite:
         keep_private(make_url(url).database)
         options["connect_args"] = {"timeout": 30, "check_same_thread": False}
     else:
@@ -34,47 +35,107 @@ def make_engine(settings):
         options["max_overflow"] = 20
         options["pool_recycle"] = 1800
         # the pool's ROLLBACK on every return is a round trip per request even after a
-        # COMMIT; _reset_open_transaction below rolls back only what is still open
+        # COMMIT; forget_closed_transactions below rolls back only what may still be open
         options["pool_reset_on_return"] = None
         # READ COMMITTED: after a unique-key collision the losing transaction must be able
         # to read the winner's freshly committed row (REPEATABLE READ would hide it).
         options["isolation_level"] = "READ COMMITTED"
-        connect_args = {"charset": "utf8mb4"}
-        if settings.get("database.ssl_ca"):
-            # One verifying context for every connection of the pool. Given only a CA,
-            # PyMySQL would encrypt without checking the server's certificate at all.
-            connect_args["ssl"] = ssl.create_default_context(cafile=settings["database.ssl_ca"])
-        else:
-            # Plain TCP (loopback in the local cluster and the tests): PyMySQL would
-            # otherwise build a TLS context for every new connection (~40 ms of CPU) to
-            # try an unverified TLS that protects nothing.
-            connect_args["ssl_disabled"] = True
-        options["connect_args"] = connect_args
+        url, options["connect_args"] = mysql_driver_options(url, settings.get("database.ssl_ca"))
     engine = create_engine(url, **options)
-    if url.startswith("sqlite"):
+    if sqlite:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
     else:
-        ping_when_idle(engine.pool)
-        event.listen(engine.pool, "reset", _reset_open_transaction)
+        ping_when_idle(engine)
+        forget_closed_transactions(engine)
     return engine
 
 
-#: MySQL protocol's "a transaction is open" bit of the server status (every OK packet)
-_SERVER_STATUS_IN_TRANS = 1
+def mysql_driver():
+    """``mysqldb`` (mysqlclient, on the C library libmariadb) when it is installed, else
+    ``pymysql``: the C driver costs a fraction of PyMySQL's CPU per statement, the hot
+    path's largest share after the app itself; PyMySQL stays the fallback wherever the C
+    library and the ``c-driver`` extra are not installed."""
+    try:
+        import MySQLdb  # noqa: F401
+    except ImportError:
+        return "pymysql"
+    return "mysqldb"
 
 
-def _reset_open_transaction(dbapi_connection, _record, reset_state):
-    """Roll back a returned connection only if the server says a transaction is open (the
-    driver tracks that from each reply): after a COMMIT there is nothing to undo."""
-    if reset_state.terminate_only:
-        return
-    status = getattr(dbapi_connection, "server_status", _SERVER_STATUS_IN_TRANS)
-    if status & _SERVER_STATUS_IN_TRANS:
-        dbapi_connection.rollback()
+def mysql_driver_options(url, ssl_ca=None):
+    """The URL with the driver of :func:`mysql_driver` and its ``connect_args``.
+
+    Settings name PyMySQL (``mysql+pymysql://``: the roles, the cluster and the tests write
+    that); whichever driver connects, TLS (given a CA) verifies the server's certificate
+    and name, and plain TCP (loopback in the cluster and the tests) never tries TLS.
+    """
+    driver = mysql_driver()
+    url = make_url(url).set(drivername=f"mysql+{driver}")
+    connect_args = {"charset": "utf8mb4"}
+    if driver == "mysqldb":
+        # libmariadb has no SSL mode of its own: mysqlclient turns VERIFY_IDENTITY into
+        # "TLS required" and "verify the server's certificate", name included
+        connect_args["ssl_mode"] = "VERIFY_IDENTITY" if ssl_ca else "DISABLED"
+        if ssl_ca:
+            connect_args["ssl"] = {"ca": ssl_ca}
+    elif ssl_ca:
+        # One verifying context for every connection of the pool. Given only a CA,
+        # PyMySQL would encrypt without checking the server's certificate at all.
+        connect_args["ssl"] = ssl.create_default_context(cafile=ssl_ca)
+    else:
+        # PyMySQL would otherwise build a TLS context for every new connection (~40 ms of
+        # CPU) to try an unverified TLS that protects nothing.
+        connect_args["ssl_disabled"] = True
+    return url, connect_args
 
 
-def ping_when_idle(pool, idle_seconds=PING_AFTER_IDLE_SECONDS):
+#: ``record.info`` key: a transaction may be open on this pooled connection
+_MAY_BE_IN_TRANSACTION = "absensi_may_be_in_transaction"
+
+
+def forget_closed_transactions(engine):
+    """Roll back a connection returned to the pool only if a transaction may still be open
+    on it: after a COMMIT there is nothing to undo, and the pool's ROLLBACK on every return
+    was a round trip per request.
+
+    PyMySQL exposes the server's "in transaction" status bit, mysqlclient does not; so the
+    pool record notes it for both: open from checkout and after every statement, closed
+    once a COMMIT or ROLLBACK sent through SQLAlchemy has succeeded (the dialect's own
+    calls, wrapped: SQLAlchemy's commit event fires before the COMMIT, which may fail). A
+    connection used below SQLAlchemy, or whose COMMIT failed, is rolled back.
+    """
+    dialect = engine.dialect
+
+    def closing(end):
+        def end_transaction(connection):  # the pool's proxy: its info is the record's
+            end(connection)
+            try:
+                connection.info[_MAY_BE_IN_TRANSACTION] = False
+            except NotImplementedError:  # the dialect's checks on connect: no record yet
+                pass
+        return end_transaction
+
+    dialect.do_commit = closing(dialect.do_commit)
+    dialect.do_rollback = closing(dialect.do_rollback)
+
+    @event.listens_for(engine.pool, "checkout")
+    def _checked_out(_dbapi_connection, record, _proxy):
+        record.info[_MAY_BE_IN_TRANSACTION] = True
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _statement(connection, *_args):
+        connection.info[_MAY_BE_IN_TRANSACTION] = True
+
+    @event.listens_for(engine.pool, "reset")
+    def _reset_open_transaction(dbapi_connection, record, reset_state):
+        if reset_state.terminate_only:
+            return
+        if record is None or record.info.get(_MAY_BE_IN_TRANSACTION, True):
+            dbapi_connection.rollback()
+
+
+def ping_when_idle(engine, idle_seconds=PING_AFTER_IDLE_SECONDS):
     """Ping a connection before reuse only if it sat in the pool for *idle_seconds*.
 
     ``pool_pre_ping`` costs a round trip on every checkout, i.e. one per request in the
@@ -83,6 +144,8 @@ def ping_when_idle(pool, idle_seconds=PING_AFTER_IDLE_SECONDS):
     the request fails with the outage 503 and SQLAlchemy invalidates the whole pool, so
     the next checkouts reconnect.
     """
+    pool, dialect = engine.pool, engine.dialect
+
     @event.listens_for(pool, "checkin")
     def _note_return(_dbapi_connection, record):
         if record is not None:
@@ -94,7 +157,7 @@ def ping_when_idle(pool, idle_seconds=PING_AFTER_IDLE_SECONDS):
         if returned_at is None or time.monotonic() - returned_at < idle_seconds:
             return
         try:
-            dbapi_connection.ping(False)
+            dialect.do_ping(dbapi_connection)  # never reconnecting: PyMySQL's would
         except Exception as error:  # noqa: BLE001 - any failure means: not usable
             # the pool discards it and checks out (or opens) another one
             raise exc.DisconnectionError(str(error)) from error

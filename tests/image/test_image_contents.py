@@ -60,6 +60,13 @@ def test_the_image_holds_no_tests_no_build_tools_and_no_git(podman, image):
     assert "/opt/absensi/venv/bin/absensi" in listing
 
 
+def test_the_image_talks_to_mariadb_through_the_c_driver(podman, image):
+    # mysqlclient, built in the build stage, loads libmariadb3 of the runtime stage
+    out = sh(podman, image, "/opt/absensi/venv/bin/python -c "
+             "'from webapp.db import mysql_driver; print(mysql_driver())'")
+    assert out.strip() == "mysqldb"
+
+
 def test_an_unknown_role_is_refused_with_the_list_of_roles(podman, image):
     result = podman.run_once(image, ["frontend"])
     assert result.returncode == 64

@@ -1,4 +1,6 @@
-"""Fixtures shared by the integration tests of the realtime pipeline."""
+"""Fixtures shared by the integration tests of the realtime pipeline, and the MySQL driver."""
+import sys
+
 import pytest
 
 from tests.realtime_helpers import Stack
@@ -26,3 +28,12 @@ def make_stack(db_url, redis_server, redis_client, app, tmp_path):
 @pytest.fixture()
 def stack(make_stack):
     return make_stack()
+
+
+@pytest.fixture(params=["mysqldb", "pymysql"])
+def mysql_driver(request, monkeypatch):
+    """Runs a test with the C driver (mysqlclient) and with the PyMySQL fallback: the
+    engines the test makes after this fixture use that driver (webapp.db.mysql_driver)."""
+    if request.param == "pymysql":
+        monkeypatch.setitem(sys.modules, "MySQLdb", None)  # as if mysqlclient were absent
+    return request.param

@@ -12,8 +12,9 @@ from webapp.holidays.cache import HOLIDAYS_VERSION_KEY
 
 
 @pytest.fixture()
-def mysql_app(make_app, mysql_db_url):
+def mysql_app(mysql_driver, make_app, mysql_db_url):
     app = make_app(database_url=mysql_db_url)
+    assert app.app.registry["db_engine"].dialect.driver == mysql_driver
     factory = Factory(app.app.registry["dbsession_factory"])
     login(app, factory.user())
     app.get("/api/me/attendances", status=200)  # the node has loaded its branch cache
@@ -72,7 +73,8 @@ def test_a_repeated_check_in_still_answers_409_and_replays_its_key(mysql_app):
     assert replay.json == first.json
 
 
-def test_a_connection_returned_with_an_open_transaction_is_rolled_back(mysql_db_url):
+def test_a_connection_returned_with_an_open_transaction_is_rolled_back(mysql_driver,
+                                                                       mysql_db_url):
     engine = db.make_engine({"database.url": mysql_db_url})
     try:
         raw = engine.raw_connection()  # below SQLAlchemy: nothing ends this transaction
@@ -87,8 +89,8 @@ def test_a_connection_returned_with_an_open_transaction_is_rolled_back(mysql_db_
         engine.dispose()
 
 
-def test_a_connection_idle_in_the_pool_is_pinged_and_replaced_if_dead(mysql_db_url,
-                                                                      monkeypatch):
+def test_a_connection_idle_in_the_pool_is_pinged_and_replaced_if_dead(mysql_driver,
+                                                                      mysql_db_url):
     engine = db.make_engine({"database.url": mysql_db_url})
     try:
         with engine.connect() as connection:

@@ -63,8 +63,7 @@ def test_plaintext_is_refused_by_a_tls_redis(tls_redis):
         plain.ping()
 
 
-@pytest.fixture(scope="module")
-def tls_mariadb():
+def _tls_mariadb(hosts=("127.0.0.1", "localhost")):
     import shutil
     import tempfile
     from pathlib import Path
@@ -75,24 +74,37 @@ def tls_mariadb():
     pki = Path(tempfile.mkdtemp(prefix="absensi-test-pki-"))
     pki.chmod(0o755)
     try:
-        tls = make_server_certificate(pki)
+        tls = make_server_certificate(pki, hosts=hosts)
         with TlsMariaDB(tls=tls, password="tls-test-pw") as server:
             yield server, tls
     finally:
         shutil.rmtree(pki, ignore_errors=True)
 
 
-def _engine_for(server, ca):
+@pytest.fixture(scope="module")
+def tls_mariadb():
+    yield from _tls_mariadb()
+
+
+@pytest.fixture(scope="module")
+def misnamed_tls_mariadb():
+    """Its certificate is signed by our CA but names another host than 127.0.0.1."""
+    yield from _tls_mariadb(hosts=("db.example",))
+
+
+def _engine_for(server, ca, driver):
     from webapp.db import make_engine
 
-    return make_engine({"database.url": server.url, "database.ssl_ca": str(ca)})
+    engine = make_engine({"database.url": server.url, "database.ssl_ca": str(ca)})
+    assert engine.dialect.driver == driver
+    return engine
 
 
-def test_the_database_is_reached_over_tls_with_the_configured_ca(tls_mariadb):
+def test_the_database_is_reached_over_tls_with_the_configured_ca(tls_mariadb, mysql_driver):
     from sqlalchemy import text
 
     server, tls = tls_mariadb
-    engine = _engine_for(server, tls.ca)
+    engine = _engine_for(server, tls.ca, mysql_driver)
     try:
         with engine.connect() as connection:
             cipher = connection.execute(text("SHOW SESSION STATUS LIKE 'Ssl_cipher'")).one()[1]
@@ -101,15 +113,25 @@ def test_the_database_is_reached_over_tls_with_the_configured_ca(tls_mariadb):
         engine.dispose()
 
 
-def test_a_database_certificate_from_another_ca_is_refused(tls_mariadb, tmp_path):
+def _refused(engine):
     from sqlalchemy.exc import OperationalError
 
-    server, _ = tls_mariadb
-    stranger = make_server_certificate(tmp_path / "other-ca")  # same names, other CA
-    engine = _engine_for(server, stranger.ca)
     try:
         with pytest.raises(OperationalError):
             with engine.connect():
                 pass
     finally:
         engine.dispose()
+
+
+def test_a_database_certificate_from_another_ca_is_refused(tls_mariadb, tmp_path,
+                                                           mysql_driver):
+    server, _ = tls_mariadb
+    stranger = make_server_certificate(tmp_path / "other-ca")  # same names, other CA
+    _refused(_engine_for(server, stranger.ca, mysql_driver))
+
+
+def test_a_database_certificate_for_another_host_is_refused(misnamed_tls_mariadb,
+                                                            mysql_driver):
+    server, tls = misnamed_tls_mariadb
+    _refused(_engine_for(server, tls.ca, mysql_driver))

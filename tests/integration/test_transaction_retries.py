@@ -3,7 +3,6 @@ what a Galera cluster does to a web node when a write fails certification or the
 node goes away, keeping one attendance, one audit entry and one outbox event."""
 import uuid
 
-import pymysql
 import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
@@ -16,7 +15,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture()
-def employee(make_app, mysql_db_url):
+def employee(mysql_driver, make_app, mysql_db_url):
+    """A logged-in employee on MariaDB, through each driver (the errors are the driver's)."""
     app = make_app(database_url=mysql_db_url)
     app.user = Factory(app.app.registry["dbsession_factory"]).user(branch="JKT")
     login(app, app.user)
@@ -52,8 +52,10 @@ def check_in_twice_with_one_key(app):
 
 
 def _certification_failure(connection):
-    # what Galera answers a commit that lost certification against another node's write
-    raise OperationalError("COMMIT", None, pymysql.err.OperationalError(
+    # what Galera answers a commit that lost certification against another node's write,
+    # as the driver in use (mysqlclient or PyMySQL) raises it
+    driver_error = connection.dialect.loaded_dbapi.OperationalError
+    raise OperationalError("COMMIT", None, driver_error(
         1213, "Deadlock found when trying to get lock; try restarting transaction"))
 
 
