@@ -14,7 +14,7 @@ base=${1:?usage: lab/base.sh BASE_DIR}
 # nginx_lb, the monitoring play's Prometheus and exporters) plus what Ansible itself needs on
 # a target (python3, python3-apt for the apt module).
 LAB_PACKAGES=(
-    python3 python3-apt python3-venv python3-cryptography python3-pymysql
+    python3 python3-apt python3-venv python3-cryptography python3-pymysql libmariadb3
     ca-certificates openssl tzdata iproute2 procps
     mariadb-server mariadb-client galera-4 mariadb-backup socat
     redis-server redis-sentinel haproxy nginx

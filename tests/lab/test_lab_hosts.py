@@ -3,13 +3,14 @@ a second site.yml run that changes nothing and logs no secret, runs that stop be
 change (an empty secret, an nginx configuration nginx refuses), clean lint."""
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.lab.lab_helpers import (INVENTORY, LAB_DIR, REPO_ROOT, VAULT_PASSWORD, WEB_HOSTS,
-                                   Client, host_processes, play_recap, python_on_host,
-                                   run_playbook)
+                                   Client, host_pids, host_processes, play_recap,
+                                   python_on_host, run_playbook)
 
 pytestmark = [pytest.mark.lab, pytest.mark.timeout(2400)]
 
@@ -86,6 +87,35 @@ def test_each_service_runs_as_its_own_unprivileged_user(lab, host, program, user
     # Given a provisioned host, When we list its processes, Then the service's run as its user
     users = {name for name, argv in host_processes(host) if program in " ".join(argv)}
     assert users == set(user.split("+"))
+
+
+@pytest.mark.parametrize("host, program", [
+    *[(web, "gunicorn") for web in WEB_HOSTS],
+    ("realtime-1", "absensi worker"),
+])
+def test_the_services_talk_to_mariadb_through_the_c_driver(lab, host, program):
+    # Given a provisioned host (the release installed offline from the controller's
+    # wheelhouse), When we look at what its running Absensi processes have loaded
+    pids = set(host_pids(host, program))
+    # the ones that serve: the arbiter's children (the app is built after the fork)
+    serving = {pid for pid in pids if _parent(pid) in pids} or pids
+    maps = []
+    for pid in serving:
+        try:
+            maps.append(Path(f"/proc/{pid}/maps").read_text())
+        except OSError:  # exited meanwhile
+            continue
+    # Then every one has mysqlclient's C library mapped (make run's driver), not PyMySQL
+    assert maps and all("libmariadb.so" in one for one in maps), (host, len(maps))
+    driver = python_on_host(host, "from webapp.db import mysql_driver; print(mysql_driver())")
+    assert driver.stdout.strip() == "mysqldb"
+
+
+def _parent(pid):
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _vault_values():
