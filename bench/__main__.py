@@ -11,20 +11,22 @@ import sys
 import time
 
 from cluster.topology import WORKER_PROCESSES
-from bench import (REPO_ROOT, cpu, publisher, recap, report, roster, scenarios, sockets,
-                   today)
+from bench import (REPO_ROOT, cpu, growth, publisher, recap, report, roster, scenarios,
+                   sockets, today)
 from bench.stack import CHEAP_ARGON2, Stack
 from bench.wsclients import raise_fd_limit
 
 FULL = {"employees": 2000, "concurrency": [100, 200], "dashboards": [20, 100],
         "quiet_checkins": 30, "fanout_clients": 5000, "queue_events": 1000,
         "recap_employees": 2000, "today_attendances": 2000, "nginx_sockets": 10000,
-        "publisher_events": 5000, "roster_employees": 2000}
+        "publisher_events": 5000, "roster_employees": 2000,
+        "growth_employees": "2000,20000", "growth_branches": 40}
 QUICK = {"employees": 200, "concurrency": [100, 200], "dashboards": [20], "quiet_checkins": 10,
          "fanout_clients": 500, "queue_events": 200, "recap_employees": 200,
          "today_attendances": 200, "nginx_sockets": 1000, "publisher_events": 500,
-         "roster_employees": 200}
-SCENARIOS = ("recap", "roster", "today", "rush", "sockets", "publisher", "fanout", "queue")
+         "roster_employees": 200, "growth_employees": "200,2000", "growth_branches": 40}
+SCENARIOS = ("growth", "recap", "roster", "today", "rush", "sockets", "publisher", "fanout",
+             "queue")
 #: the concurrency of the rush rounds with dashboards open (compared with the plain round)
 DASHBOARD_CONCURRENCY = 100
 
@@ -58,6 +60,11 @@ def parse_args(argv):
                         help="employees in the monthly recap, a month of attendances each (2000)")
     parser.add_argument("--roster-employees", type=int,
                         help="employees in the roster of 31 days, half on rotas (2000)")
+    parser.add_argument("--growth-employees",
+                        help="the two workforce sizes of the cost-growth scenario, comma "
+                             "separated (2000,20000)")
+    parser.add_argument("--growth-branches", type=int,
+                        help="branches the growth scenario's employees are spread over (40)")
     parser.add_argument("--only", default=",".join(SCENARIOS),
                         help=f"scenarios to run, comma separated ({','.join(SCENARIOS)})")
     parser.add_argument("--gunicorn-workers", type=int, default=2,
@@ -87,6 +94,10 @@ def parse_args(argv):
         args.env = dict(item.split("=", 1) for item in args.env)
     except ValueError:
         parser.error("--env takes KEY=VALUE")
+    try:
+        args.growth_employees = growth.parse_sizes(args.growth_employees)
+    except ValueError as error:
+        parser.error(f"--growth-employees: {error}")
     if args.write is None:
         args.write = not args.quick
     return args
@@ -109,7 +120,14 @@ def run(args, stack, notes):
     log(f"stack ready in {time.monotonic() - phase:.0f} s")
 
     # first: each needs a month (a day) with only its own employees and attendances; the
+    # growth scenario deletes its employees, attendances and branches after it, the
     # recap's employees are deactivated after it
+    if "growth" in args.only:
+        small, large = args.growth_employees
+        log(f"cost growth: {small} then {large} employees over {args.growth_branches} "
+            f"branches ...")
+        rows += growth.growth(stack, sizes=args.growth_employees,
+                              branches=args.growth_branches, log=log)
     if "recap" in args.only:
         log(f"monthly recap of {args.recap_employees} employees ...")
         rows.append(recap.recap(stack, employees=args.recap_employees, log=log))

@@ -9,7 +9,8 @@ RECAP_P95_MS = 1000
 REQUESTS = 10
 
 
-def _last_month(today):
+def last_month(today):
+    """``(first day, last day)`` of the month before *today*'s."""
     first = today.replace(day=1) - dt.timedelta(days=1)
     return first.replace(day=1), first
 
@@ -23,7 +24,7 @@ def seed(stack, employees):
     from webapp.attendance.models import Attendance
 
     users, _ = stack.insert_employees(employees, prefix="recap")
-    start, end = _last_month(dt.date.today())
+    start, end = last_month(dt.date.today())
     ids = [user_id for user_id, _ in users]
     with stack.session_factory.begin() as session:
         session.execute(update(User).where(User.id.in_(ids))

@@ -113,8 +113,9 @@ class Stack:
             raise RuntimeError(f"absensi user create failed: {result.stderr}")
         return json.loads(result.stdout)
 
-    def insert_employees(self, count, *, prefix):
-        """*count* employees over the four branches, inserted in one transaction.
+    def insert_employees(self, count, *, prefix, branch_ids=None):
+        """*count* employees over the four branches (or over *branch_ids*, round robin),
+        inserted in one transaction.
 
         Straight into ``users`` with the models, not through ``create_user``: that hashes
         each password with the production argon2 parameters (tens of ms each, minutes
@@ -134,7 +135,8 @@ class Stack:
         password_hash = PasswordHasher(**CHEAP_ARGON2).hash(password)
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
         with self.session_factory.begin() as session:
-            branch_ids = session.scalars(select(Branch.id).order_by(Branch.id)).all()
+            if branch_ids is None:
+                branch_ids = session.scalars(select(Branch.id).order_by(Branch.id)).all()
             rows = [
                 {"name": f"Pegawai {prefix.upper()} {i:05d}",
                  "email": f"{prefix}-{i:05d}@bench.example.com",
