@@ -51,13 +51,14 @@ def python_on_host(host, script, *, check=True, timeout=60):
 
 
 def host_pids(host, needle):
-    """Pids of the lab host's processes whose command line contains *needle*."""
+    """Pids of the lab host's processes whose command line (its words joined by spaces, as
+    ``ps`` shows it) contains *needle*."""
     root = str(LAB_DIR / "hosts" / host / "root")
     pids = []
     for entry in Path("/proc").iterdir():
         try:
             if (entry.name.isdigit() and os.readlink(entry / "root") == root
-                    and needle.encode() in (entry / "cmdline").read_bytes()):
+                    and needle.encode() in (entry / "cmdline").read_bytes().replace(b"\0", b" ")):
                 pids.append(int(entry.name))
         except OSError:
             continue
